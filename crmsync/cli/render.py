@@ -1,0 +1,78 @@
+"""How the CLI shows things: rich tables for people, ``--json`` for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, nothing else."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Exit with a one-line reason on stderr."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(code)
+
+
+_EFFECTIVE_STYLE = {"both": "green", "push": "cyan", "pull": "magenta", "none": "dim"}
+
+
+def integration_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Integrations", title_justify="left")
+    for column in ("Integration", "Kind", "Sync", "Pull schedule", "Latest pull", "Next pull"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["header"],
+            "[green]on[/]" if row["enabled"] else "[yellow]paused[/]",
+            row["schedule_label"],
+            row["latest_pull"] or "never",
+            row["next_pull"] or "—",
+        )
+    return table
+
+
+def show_page(page: dict[str, Any]) -> None:
+    """Items 1-8 of the configuration page, as a person reads them."""
+    crm = page["header"]
+    toggle = "[green]On[/] (syncing)" if page["enabled"] else "[yellow]Off[/] (all sync paused)"
+    next_pull = page["next_pull"] or (
+        "none (manual only)" if page["schedule"] == "manual" else "none (integration paused)"
+    )
+    console.print(f"[bold]1. {crm}[/]  (integration [cyan]{page['name']}[/])", highlight=False)
+    console.print(f"2. Global toggle: {toggle}")
+    objects = Table(title="3-4. Objects and sync direction", title_justify="left")
+    for column in ("ClientSuccess object", f"{crm} object", "Sync direction"):
+        objects.add_column(column)
+    for obj in page["objects"]:
+        label = obj["direction_label"]
+        objects.add_row(obj["cs_object"].title(), obj["external_object"], label)
+    console.print(objects)
+    console.print(f"5. Pull schedule: {page['schedule_label']}")
+    console.print(f"6. Latest pull: {page['latest_pull'] or 'never'}")
+    console.print(f"7. Next pull: {next_pull}")
+    fields = Table(title=f"8. Field mappings ({page['mapping_file']})", title_justify="left")
+    for column in ("Object", "ClientSuccess field", f"{crm} field", "Mapped", "Effective"):
+        fields.add_column(column)
+    for obj in page["objects"]:
+        for fld in obj["fields"]:
+            style = _EFFECTIVE_STYLE[fld["effective"]]
+            fields.add_row(
+                obj["cs_object"],
+                fld["cs_field"],
+                fld["external_field"],
+                fld["mapped"],
+                f"[{style}]{fld['effective']}[/]",
+            )
+    console.print(fields)

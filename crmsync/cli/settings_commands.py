@@ -1,0 +1,188 @@
+"""Commands that read or change an integration's settings: no CRM API is called here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from crmsync.cli import app, render
+from crmsync.settings import CS_OBJECTS, KINDS
+
+if TYPE_CHECKING:
+    from crmsync.store import Store
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+IntegrationArg = Annotated[str, typer.Argument(help="The integration's name, e.g. hubspot.")]
+ObjectArg = Annotated[str, typer.Argument(help=f"ClientSuccess object: {', '.join(CS_OBJECTS)}.")]
+
+
+def open_store() -> Store:
+    """The store named by CRMSYNC_DATABASE_URL (created or upgraded on first use)."""
+    from crmsync.store import Store
+
+    return Store()
+
+
+@app.command()
+def integrations(as_json: JsonFlag = False) -> None:
+    """List the connected integrations."""
+    from crmsync import page
+
+    store = open_store()
+    rows = [page.page(store, row.name) for row in store.integrations()]
+    if as_json:
+        render.print_json(rows)
+    elif not rows:
+        render.console.print("No integrations yet. Connect one: [bold]crmsync connect hubspot[/]")
+    else:
+        render.console.print(render.integration_table(rows))
+
+
+@app.command()
+def connect(
+    kind: Annotated[str, typer.Argument(help=f"Kind of CRM: {', '.join(KINDS)}.")],
+    name: Annotated[str | None, typer.Option(help="Name it (default: the kind), e.g. salesforce-eu.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Connect an integration: record it with its default objects and field mappings."""
+    from crmsync import page
+
+    result = page.connect(open_store(), kind, name)
+    if as_json:
+        render.print_json(result)
+        return
+    render.console.print(f"Connected [bold]{result['header']}[/] as [cyan]{result['name']}[/].")
+    render.show_page(result)
+
+
+@app.command()
+def show(integration: IntegrationArg, as_json: JsonFlag = False) -> None:
+    """Show an integration's configuration page: toggle, objects, directions, schedule, pulls."""
+    from crmsync import page
+
+    result = page.page(open_store(), integration)
+    if as_json:
+        render.print_json(result)
+    else:
+        render.show_page(result)
+
+
+@app.command()
+def toggle(
+    integration: IntegrationArg,
+    state: Annotated[str, typer.Argument(help="on enables all sync of the integration; off pauses it.")],
+) -> None:
+    """The global toggle: enable or pause all sync of one integration (others are untouched)."""
+    if state not in ("on", "off"):
+        render.fail(f"unknown toggle state '{state}' (valid: on, off)")
+    store = open_store()
+    store.set_enabled(integration, state == "on")
+    word = "enabled" if state == "on" else "paused: no object of it syncs until it is turned on again"
+    render.console.print(f"[cyan]{integration}[/] sync {word}.")
+
+
+@app.command()
+def direction(
+    integration: IntegrationArg,
+    cs_object: ObjectArg,
+    value: Annotated[str, typer.Argument(metavar="DIRECTION", help="push-pull, push, pull or disabled.")],
+) -> None:
+    """Set an object's sync direction; it overrides the field mappings' own directions."""
+    from crmsync.settings import ObjectDirection
+
+    store = open_store()
+    setting = store.set_direction(integration, cs_object, value)
+    label = ObjectDirection(setting.direction).label(store.integration(integration).header)
+    render.console.print(f"[cyan]{integration}[/] {cs_object}: {label}.")
+
+
+@app.command("object")
+def point_object(
+    integration: IntegrationArg,
+    cs_object: ObjectArg,
+    external_object: Annotated[str, typer.Argument(help="The CRM object, e.g. companies or deals.")],
+) -> None:
+    """Point a ClientSuccess object at another CRM object (e.g. clients from deals)."""
+    from crmsync import page
+
+    page.point_object(open_store(), integration, cs_object, external_object)
+    render.console.print(f"[cyan]{integration}[/] {cs_object} now sync with {external_object}.")
+
+
+@app.command()
+def schedule(
+    integration: IntegrationArg,
+    every: Annotated[str, typer.Argument(metavar="SCHEDULE", help="manual, 5m, 10m, 15m, 30m or 60m.")],
+) -> None:
+    """Set the pull schedule: manual only, or every 5, 10, 15, 30 or 60 minutes."""
+    from crmsync.settings import schedule_label
+
+    row = open_store().set_schedule(integration, every)
+    nxt = row.next_pull_at.isoformat(timespec="seconds") if row.next_pull_at else "none"
+    render.console.print(
+        f"[cyan]{integration}[/] pull schedule: {schedule_label(row.schedule)} (next pull: {nxt}). "
+        "Run [bold]crmsync deploy[/] to apply it to the Prefect deployments."
+    )
+
+
+mappings_app = typer.Typer(help="Field mappings (mappings/*.yaml).", no_args_is_help=True)
+app.add_typer(mappings_app, name="mappings")
+
+
+@mappings_app.command("check")
+def mappings_check(
+    paths: Annotated[list[str] | None, typer.Argument(help="Files to check (default: all).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate mapping files: the shipped defaults and every integration's own file."""
+    from crmsync import config
+    from crmsync.mapping.spec import MappingError, load_mapping
+
+    if paths:
+        files = [__import__("pathlib").Path(p) for p in paths]
+    else:
+        files = sorted(config.DEFAULT_MAPPINGS_DIR.glob("*.yaml"))
+        files += sorted((config.home() / "mappings").glob("*.yaml"))
+    results = []
+    for path in files:
+        try:
+            mapping = load_mapping(path)
+            results.append({"file": str(path), "ok": True, "objects": len(mapping.objects)})
+        except MappingError as exc:
+            results.append({"file": str(path), "ok": False, "error": str(exc)})
+    if as_json:
+        render.print_json(results)
+    else:
+        for row in results:
+            if row["ok"]:
+                render.console.print(f"[green]ok[/]    {row['file']} ({row['objects']} object mappings)")
+            else:
+                render.err_console.print(f"[red]error[/] {row['error']}", highlight=False, soft_wrap=True)
+    if not all(row["ok"] for row in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def delete(
+    integration: IntegrationArg,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation (for scripts).")] = False,
+) -> None:
+    """Delete an integration permanently, with all of its field mappings. It cannot be undone."""
+    from crmsync import page
+
+    store = open_store()
+    store.integration(integration)  # unknown names fail before the prompt
+    if not yes:
+        render.console.print(
+            f"[bold red]This permanently deletes '{integration}'[/] with its field mappings, links, "
+            "cursors, quarantine and conflicts. [bold]It cannot be undone.[/] "
+            "To pause syncing instead, use: crmsync toggle {integration} off".replace(
+                "{integration}", integration
+            )
+        )
+        typed = typer.prompt("Type the integration's name to confirm", default="", show_default=False)
+        if typed != integration:
+            render.fail("not deleted: the name did not match")
+    page.delete(store, integration)
+    render.console.print(f"Deleted integration [cyan]{integration}[/]. It cannot be undone.")

@@ -1,0 +1,5 @@
+"""The base of every error crmsync explains to its user in one line."""
+
+
+class CrmsyncError(Exception):
+    """A failure with a one-line, secret-free reason meant for the user."""

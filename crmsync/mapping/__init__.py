@@ -1,0 +1,1 @@
+"""Declarative field mappings: the YAML schema, its validation, and the named transforms."""

@@ -1,0 +1,17 @@
+"""Alembic environment: migrations run on the connection the store hands over."""
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import crmsync.models  # noqa: F401 - registers the tables on SQLModel.metadata
+
+config = context.config
+connection = config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

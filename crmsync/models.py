@@ -1,0 +1,240 @@
+"""The store's tables: ClientSuccess objects, and the sync state of each integration.
+
+All timestamps are UTC. SQLite has no time zones, so ``UTCDateTime`` stores naive UTC and
+gives back aware UTC datetimes on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timestamp stored as naive UTC and read back as aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: crmsync stores UTC-aware timestamps only")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def _updated() -> Any:
+    # onupdate keeps updated_at true for ORM and Core UPDATEs that don't set it themselves.
+    return Field(
+        default_factory=utcnow,
+        sa_column_kwargs={"onupdate": utcnow},
+        sa_type=UTCDateTime,
+        nullable=False,
+        index=True,
+    )
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- ClientSuccess objects --------------------------------------------------------------
+
+
+class Client(SQLModel, table=True):
+    __tablename__ = "clients"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(nullable=False, max_length=255)
+    domain: str | None = Field(default=None, max_length=255, index=True)
+    status: str | None = Field(default=None, max_length=20)  # Active, Trial, Inactive, Terminated
+    success_manager: str | None = Field(default=None, max_length=255)
+    industry: str | None = Field(default=None, max_length=255)
+    employees: int | None = None
+    annual_revenue: Decimal | None = Field(default=None, max_digits=18, decimal_places=2)
+    phone: str | None = Field(default=None, max_length=64)
+    custom: dict[str, Any] = _json()
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class Contact(SQLModel, table=True):
+    __tablename__ = "contacts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int | None = Field(default=None, foreign_key="clients.id", index=True)
+    first_name: str | None = Field(default=None, max_length=255)
+    last_name: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=320, index=True)
+    phone: str | None = Field(default=None, max_length=64)
+    title: str | None = Field(default=None, max_length=255)
+    custom: dict[str, Any] = _json()
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class Subscription(SQLModel, table=True):
+    __tablename__ = "subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int | None = Field(default=None, foreign_key="clients.id", index=True)
+    name: str | None = Field(default=None, max_length=255)
+    product: str | None = Field(default=None, max_length=255)
+    amount: Decimal | None = Field(default=None, max_digits=18, decimal_places=2)
+    start_date: date | None = None
+    end_date: date | None = None
+    status: str | None = Field(default=None, max_length=64)
+    custom: dict[str, Any] = _json()
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+CS_MODELS: dict[str, type[SQLModel]] = {
+    "clients": Client,
+    "contacts": Contact,
+    "subscriptions": Subscription,
+}
+
+
+# --- integration settings and sync state -------------------------------------------------
+
+_INTEGRATION_FK = {"foreign_key": "integrations.name", "ondelete": "CASCADE"}
+
+
+class Integration(SQLModel, table=True):
+    __tablename__ = "integrations"
+
+    name: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=32)  # hubspot, salesforce
+    header: str = Field(max_length=255)
+    enabled: bool = True  # the global toggle
+    schedule: str = Field(default="manual", max_length=16)
+    latest_pull_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_pull_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class ObjectSetting(SQLModel, table=True):
+    __tablename__ = "object_settings"
+
+    integration: str = Field(primary_key=True, max_length=64, **_INTEGRATION_FK)
+    cs_object: str = Field(primary_key=True, max_length=32)
+    external_object: str = Field(max_length=64)
+    direction: str = Field(default="push-pull", max_length=16)
+    updated_at: datetime = _updated()
+
+
+class RecordLink(SQLModel, table=True):
+    """A ClientSuccess record linked to its external record, with the values last synced."""
+
+    __tablename__ = "record_links"
+    __table_args__ = (
+        sa.UniqueConstraint("integration", "cs_object", "cs_id", name="uq_link_cs"),
+        # Two CS objects may point at the same external object (clients and subscriptions from deals).
+        sa.UniqueConstraint(
+            "integration", "cs_object", "external_object", "external_id", name="uq_link_external"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration: str = Field(max_length=64, **_INTEGRATION_FK)
+    cs_object: str = Field(max_length=32)
+    cs_id: int
+    external_object: str = Field(max_length=64)
+    external_id: str = Field(max_length=64)
+    synced_values: dict[str, Any] = _json()  # the base of three-way merges, by CS field
+    synced_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    external_deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SyncCursor(SQLModel, table=True):
+    """How far a direction of an object has been synced: timestamp, then id as tie-breaker."""
+
+    __tablename__ = "sync_cursors"
+
+    integration: str = Field(primary_key=True, max_length=64, **_INTEGRATION_FK)
+    cs_object: str = Field(primary_key=True, max_length=32)
+    external_object: str = Field(primary_key=True, max_length=64)
+    direction: str = Field(primary_key=True, max_length=8)  # pull, push, deleted
+    position_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    position_id: str = Field(default="", max_length=64)
+    updated_at: datetime = _updated()
+
+
+class QuarantineRecord(SQLModel, table=True):
+    """A record that failed a rule, kept raw so it can be replayed."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "integration", "cs_object", "direction", "record_key", name="uq_quarantine_record"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration: str = Field(max_length=64, **_INTEGRATION_FK)
+    cs_object: str = Field(max_length=32)
+    direction: str = Field(max_length=8)  # pull or push
+    record_key: str = Field(max_length=64)  # external id (pull) or CS id (push)
+    raw: dict[str, Any] = _json()
+    reason: str
+    rule: str = Field(max_length=128)
+    run_id: str | None = Field(default=None, max_length=64)
+    first_seen_at: datetime = _created()
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    replayed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Conflict(SQLModel, table=True):
+    """A two-way field changed on both sides since the last sync, and how it was resolved."""
+
+    __tablename__ = "conflicts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    integration: str = Field(max_length=64, **_INTEGRATION_FK)
+    cs_object: str = Field(max_length=32)
+    cs_id: int
+    external_id: str = Field(max_length=64)
+    field_name: str = Field(max_length=128)
+    base_value: Any = Field(default=None, sa_column=Column(JSON))
+    cs_value: Any = Field(default=None, sa_column=Column(JSON))
+    external_value: Any = Field(default=None, sa_column=Column(JSON))
+    policy: str = Field(max_length=16)
+    winner: str = Field(max_length=16)  # cs or external
+    run_id: str | None = Field(default=None, max_length=64)
+    detected_at: datetime = _created()
+
+
+class SyncRun(SQLModel, table=True):
+    """One run of one integration × object, with its counts."""
+
+    __tablename__ = "sync_runs"
+
+    id: str = Field(primary_key=True, max_length=64)
+    integration: str = Field(max_length=64, index=True, **_INTEGRATION_FK)
+    cs_object: str = Field(max_length=32)
+    mode: str = Field(default="sync", max_length=16)  # sync, backfill, preview
+    status: str = Field(default="running", max_length=16)  # running, completed, failed, skipped
+    started_at: datetime = _created()
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    counts: dict[str, int] = _json()
+    message: str | None = None
+    flow_run_id: str | None = Field(default=None, max_length=64)

@@ -1,0 +1,227 @@
+"""What both sandbox servers share: routing, keep-alive HTTP(S), fault injection, request counters.
+
+Each sandbox is an ``App`` with routes; ``serve()`` runs it on a free loopback port in a
+background thread. Tests and benchmarks read ``app.counters`` in-process, or over HTTP from
+another process at ``/__sandbox__/stats`` (and set faults at ``/__sandbox__/faults``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+class HttpError(Exception):
+    """Raised by a route to answer with an error status and body."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None):
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise HttpError(400, {"message": f"Invalid JSON: {exc}"}) from exc
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[0] if values else default
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # JSON-serialisable, or bytes/str sent as-is
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+
+@dataclass
+class Faults:
+    """Injected faults: every K-th counted request gets a 429 or a 5xx; latency is added to all."""
+
+    rate_limit_every: int = 0
+    error_every: int = 0
+    latency_ms: float = 0.0
+
+
+Route = tuple[str, re.Pattern[str], str, Callable[[Request], Response | Any]]
+
+
+class App:
+    """A sandbox API: routes, counters, faults. Subclasses add routes in ``__init__``."""
+
+    name = "sandbox"
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+        self.counters: Counter[str] = Counter()
+        self.faults = Faults()
+        self._lock = threading.Lock()
+        self._seen = 0
+
+    def route(self, method: str, pattern: str, label: str, fn: Callable[[Request], Any]) -> None:
+        """Register ``fn`` for ``method`` on a path regex; ``label`` names it in the counters."""
+        self.routes.append((method, re.compile(f"^{pattern}$"), label, fn))
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.counters.clear()
+
+    # --- hooks for subclasses -------------------------------------------------------------
+    def authenticate(self, request: Request, label: str) -> None:
+        """Raise HttpError if the request's credentials are not accepted."""
+
+    def rate_limited(self, request: Request, label: str) -> Response:
+        return Response(429, {"message": "rate limited"}, {"Retry-After": "1"})
+
+    def server_error(self, request: Request, label: str) -> Response:
+        return Response(503, {"message": "service unavailable"})
+
+    # --- dispatch ---------------------------------------------------------------------------
+    def dispatch(self, request: Request) -> Response:
+        if request.path.startswith("/__sandbox__/"):
+            return self._control(request)
+        for method, pattern, label, fn in self.routes:
+            match = pattern.match(request.path)
+            if match and method == request.method:
+                request.params = match.groupdict()
+                return self._call(request, label, fn)
+        return Response(404, {"message": f"No route for {request.method} {request.path}"})
+
+    def _call(self, request: Request, label: str, fn: Callable[[Request], Any]) -> Response:
+        with self._lock:
+            self.counters[label] += 1
+            self._seen += 1
+            seen = self._seen
+        if self.faults.latency_ms:
+            time.sleep(self.faults.latency_ms / 1000)
+        try:
+            self.authenticate(request, label)
+            if self.faults.rate_limit_every and seen % self.faults.rate_limit_every == 0:
+                with self._lock:
+                    self.counters[f"{label}:429"] += 1
+                return self.rate_limited(request, label)
+            if self.faults.error_every and seen % self.faults.error_every == 0:
+                with self._lock:
+                    self.counters[f"{label}:5xx"] += 1
+                return self.server_error(request, label)
+            result = fn(request)
+        except HttpError as exc:
+            return Response(exc.status, exc.body, exc.headers)
+        return result if isinstance(result, Response) else Response(200, result)
+
+    def _control(self, request: Request) -> Response:
+        if request.path == "/__sandbox__/stats":
+            if request.method == "DELETE":
+                self.reset_counters()
+            return Response(200, {"counters": dict(self.counters), "faults": asdict(self.faults)})
+        if request.path == "/__sandbox__/faults" and request.method in ("PUT", "POST"):
+            self.faults = Faults(**(request.json() or {}))
+            return Response(200, asdict(self.faults))
+        return Response(404, {"message": "unknown control endpoint"})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDKs' sessions expect
+    disable_nagle_algorithm = True  # without it each keep-alive response stalls ~40 ms
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Quiet: the sandbox must not flood test output."""
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command,
+            path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        try:
+            response = self.server.app.dispatch(request)
+        except Exception as exc:  # a sandbox bug must answer 500, not hang the client
+            response = Response(500, {"message": f"sandbox error: {type(exc).__name__}: {exc}"})
+        self._send(response)
+
+    def _send(self, response: Response) -> None:
+        body = response.body
+        if body is None:
+            payload = b""
+        elif isinstance(body, bytes):
+            payload = body
+        elif isinstance(body, str):
+            payload = body.encode()
+        else:
+            payload = json.dumps(body, default=str).encode()
+        self.send_response(response.status)
+        if payload or response.status not in (204, 304):
+            self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if payload:
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    app: App
+
+
+@dataclass
+class Running:
+    """A sandbox app serving on a loopback port."""
+
+    app: App
+    server: _Server
+    thread: threading.Thread
+    url: str
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def serve(app: App, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None) -> Running:
+    """Serve ``app`` in a daemon thread (port 0 = a free port); HTTPS when ``tls`` is given."""
+    server = _Server((host, port), _Handler)
+    server.app = app
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    scheme = "https" if tls is not None else "http"
+    bound_port = server.server_address[1]
+    url_host = "localhost" if tls is not None else host  # the CA's certificate names localhost
+    thread = threading.Thread(target=server.serve_forever, name=f"{app.name}-sandbox", daemon=True)
+    thread.start()
+    return Running(app, server, thread, f"{scheme}://{url_host}:{bound_port}")

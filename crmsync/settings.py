@@ -1,0 +1,116 @@
+"""Integration settings and the direction hierarchy: global toggle > object direction > field mapping.
+
+``effective_direction`` is the one place that decides whether a field pushes, pulls, both or
+neither. The flows, the CLI and the web page all ask it; none of them repeats the rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+
+class ObjectDirection(StrEnum):
+    """An object's sync direction, as chosen on the configuration page (item 4)."""
+
+    PUSH_PULL = "push-pull"
+    PUSH = "push"
+    PULL = "pull"
+    DISABLED = "disabled"
+
+    def label(self, crm: str) -> str:
+        """The page's words for this direction, e.g. "Push to HubSpot"."""
+        return {
+            ObjectDirection.PUSH_PULL: "Push & Pull",
+            ObjectDirection.PUSH: f"Push to {crm}",
+            ObjectDirection.PULL: f"Pull from {crm}",
+            ObjectDirection.DISABLED: "Disabled",
+        }[self]
+
+
+class FieldDirection(StrEnum):
+    """A field mapping's own direction (item 8)."""
+
+    PUSH = "push"
+    PULL = "pull"
+    BOTH = "both"
+
+
+class Effective(StrEnum):
+    """What actually happens to a field once the whole hierarchy has spoken."""
+
+    BOTH = "both"
+    PUSH = "push"
+    PULL = "pull"
+    NONE = "none"
+
+    @property
+    def pushes(self) -> bool:
+        return self in (Effective.BOTH, Effective.PUSH)
+
+    @property
+    def pulls(self) -> bool:
+        return self in (Effective.BOTH, Effective.PULL)
+
+
+def effective_direction(
+    enabled: bool, object_direction: ObjectDirection | str, field_direction: FieldDirection | str
+) -> Effective:
+    """The direction a field really syncs in: global toggle > object direction > field mapping.
+
+    A paused integration or a disabled object syncs nothing. An object set to push (pull) only
+    lets a field push (pull) only, whatever its mapping says; a field mapped the other way only
+    does not sync at all.
+    """
+    obj, fld = ObjectDirection(object_direction), FieldDirection(field_direction)
+    if not enabled or obj is ObjectDirection.DISABLED:
+        return Effective.NONE
+    wants_push = fld in (FieldDirection.PUSH, FieldDirection.BOTH)
+    wants_pull = fld in (FieldDirection.PULL, FieldDirection.BOTH)
+    push = wants_push and obj in (ObjectDirection.PUSH_PULL, ObjectDirection.PUSH)
+    pull = wants_pull and obj in (ObjectDirection.PUSH_PULL, ObjectDirection.PULL)
+    if push and pull:
+        return Effective.BOTH
+    if push:
+        return Effective.PUSH
+    return Effective.PULL if pull else Effective.NONE
+
+
+# --- pull schedule (item 5) -------------------------------------------------------------
+
+SCHEDULES: dict[str, int | None] = {"manual": None, "5m": 5, "10m": 10, "15m": 15, "30m": 30, "60m": 60}
+
+
+def schedule_label(schedule: str) -> str:
+    """The page's words for a pull schedule."""
+    minutes = SCHEDULES[schedule]
+    return "Manual only" if minutes is None else f"Every {minutes} minutes"
+
+
+def next_pull_at(schedule: str, enabled: bool, reference: datetime) -> datetime | None:
+    """When the next scheduled pull runs, counting from ``reference``; none if manual or paused."""
+    minutes = SCHEDULES[schedule]
+    if minutes is None or not enabled:
+        return None
+    return reference + timedelta(minutes=minutes)
+
+
+# --- kinds of integration (item 1 and 3) --------------------------------------------------
+
+CS_OBJECTS: tuple[str, ...] = ("clients", "contacts", "subscriptions")  # also the dependency order
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of CRM: its display name and the external objects a CS object can point at."""
+
+    name: str
+    header: str
+    external_objects: tuple[str, ...]
+
+
+KINDS: dict[str, Kind] = {
+    "hubspot": Kind("hubspot", "HubSpot", ("companies", "contacts", "deals")),
+    "salesforce": Kind("salesforce", "Salesforce", ("Account", "Contact", "Opportunity")),
+}
