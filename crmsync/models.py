@@ -163,6 +163,8 @@ class RecordLink(SQLModel, table=True):
     synced_values: dict[str, Any] = _json()  # the base of three-way merges, by CS field
     synced_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     external_deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A child pulled before its parent was linked keeps the parent's CRM id here until it is.
+    parent_external_id: str | None = Field(default=None, max_length=64)
 
 
 class SyncCursor(SQLModel, table=True):

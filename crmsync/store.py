@@ -26,10 +26,11 @@ from crmsync.models import (
     SyncRun,
     utcnow,
 )
+from crmsync.records import RecordStore
 from crmsync.settings import CS_OBJECTS, KINDS, SCHEDULES, ObjectDirection, next_pull_at
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 class StoreError(CrmsyncError):
@@ -77,7 +78,7 @@ def _describe(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-class Store:
+class Store(RecordStore):
     """crmsync's database: settings, sync state and the ClientSuccess objects."""
 
     def __init__(self, url: str | None = None, engine: sa.Engine | None = None):

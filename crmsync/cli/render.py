@@ -9,8 +9,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    # Piped output (CI logs, `| less`) gets room for the tables instead of rich's 80 columns.
+    probe = Console(stderr=stderr)
+    return probe if probe.is_terminal else Console(stderr=stderr, width=max(probe.width, 130))
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def print_json(data: Any) -> None:
@@ -76,3 +83,30 @@ def show_page(page: dict[str, Any]) -> None:
                 f"[{style}]{fld['effective']}[/]",
             )
     console.print(fields)
+
+
+RUN_COLUMNS = (
+    "extracted",
+    "created",
+    "updated",
+    "unchanged",
+    "conflicts",
+    "quarantined",
+    "pushed",
+    "deleted",
+)
+
+
+def run_table(result: dict[str, Any]) -> Table:
+    """One integration's run: a row per object with its counts."""
+    table = Table(title=f"{result['integration']}: sync", title_justify="left")
+    table.add_column("Object", no_wrap=True)
+    table.add_column("Status")
+    for column in RUN_COLUMNS:
+        table.add_column(column.title(), justify="right")
+    for row in result["objects"]:
+        cells = [f"{row[c]:,}" if isinstance(row.get(c), int) else "" for c in RUN_COLUMNS]
+        status = row["status"]
+        style = {"completed": "green", "skipped": "yellow", "disabled": "dim"}.get(status, "red")
+        table.add_row(f"{row['object']} ↔ {row.get('external_object', '')}", f"[{style}]{status}[/]", *cells)
+    return table

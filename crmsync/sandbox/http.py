@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import sys
 import threading
 import time
 from collections import Counter
@@ -197,6 +198,12 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     app: App
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (its timeout, a closed pool) is normal; other errors print as usual."""
+        if isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
+            return
+        super().handle_error(request, client_address)
+
 
 @dataclass
 class Running:
@@ -222,6 +229,9 @@ def serve(app: App, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext 
     scheme = "https" if tls is not None else "http"
     bound_port = server.server_address[1]
     url_host = "localhost" if tls is not None else host  # the CA's certificate names localhost
-    thread = threading.Thread(target=server.serve_forever, name=f"{app.name}-sandbox", daemon=True)
+    # A short poll interval: shutdown() waits up to one interval, and tests stop a sandbox each.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"{app.name}-sandbox", daemon=True
+    )
     thread.start()
     return Running(app, server, thread, f"{scheme}://{url_host}:{bound_port}")

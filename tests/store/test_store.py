@@ -16,7 +16,7 @@ from crmsync.models import (
     SyncCursor,
     SyncRun,
 )
-from crmsync.store import Store, StoreError, UnknownName, migrate
+from crmsync.store import HEAD_REVISION, Store, StoreError, UnknownName, migrate
 
 POINTING = {"clients": "companies", "contacts": "contacts", "subscriptions": "deals"}
 SF_POINTING = {"clients": "Account", "contacts": "Contact", "subscriptions": "Opportunity"}
@@ -208,7 +208,7 @@ def test_migrations_match_the_models(any_store):
 def test_migrate_is_idempotent(any_store):
     migrate(any_store.engine)
     with Session(any_store.engine) as s:
-        assert s.exec(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert s.exec(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
     assert any_store.integrations() == []
 
 

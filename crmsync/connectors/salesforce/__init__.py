@@ -1,0 +1,42 @@
+"""Salesforce: Accounts, Contacts and Opportunities through the official ``simple-salesforce`` SDK.
+
+``settings`` holds the API facts (batch sizes, the bulk threshold, the external-id and cursor
+fields), ``soql`` builds queries safely and converts values, ``client`` wraps the SDK with
+timeouts, retries and secret-free errors, ``reads`` pages REST queries and Bulk query jobs,
+``writes`` sends sObject Collections calls or a Bulk ingest job, and ``connector`` implements
+the ``Connector`` interface on top.
+
+Credentials: ``SALESFORCE_INSTANCE_URL`` + ``SALESFORCE_ACCESS_TOKEN``, or ``SALESFORCE_USERNAME``
++ ``SALESFORCE_PASSWORD`` + ``SALESFORCE_SECURITY_TOKEN`` (a SOAP login at ``SALESFORCE_INSTANCE_URL``
+when set, else at login.salesforce.com). TLS trust follows ``REQUESTS_CA_BUNDLE``.
+"""
+
+from __future__ import annotations
+
+from crmsync.connectors.salesforce.connector import SalesforceConnector
+from crmsync.connectors.salesforce.settings import (
+    API_VERSION,
+    BULK_THRESHOLD_ENV,
+    COLLECTION_BATCH_SIZE,
+    CURSOR_FIELD,
+    DEFAULT_BULK_THRESHOLD,
+    EXTERNAL_ID_FIELD,
+    PARENT_FIELD,
+    QUERY_BATCH_SIZE,
+)
+from crmsync.connectors.salesforce.soql import build_soql, soql_datetime, soql_literal
+
+__all__ = [
+    "API_VERSION",
+    "BULK_THRESHOLD_ENV",
+    "COLLECTION_BATCH_SIZE",
+    "CURSOR_FIELD",
+    "DEFAULT_BULK_THRESHOLD",
+    "EXTERNAL_ID_FIELD",
+    "PARENT_FIELD",
+    "QUERY_BATCH_SIZE",
+    "SalesforceConnector",
+    "build_soql",
+    "soql_datetime",
+    "soql_literal",
+]

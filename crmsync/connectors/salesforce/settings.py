@@ -1,0 +1,27 @@
+"""Salesforce API facts the connector relies on, in one place."""
+
+from __future__ import annotations
+
+API_VERSION = "59.0"
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"  # SOAP login host when SALESFORCE_INSTANCE_URL is unset
+QUERY_BATCH_SIZE = 2000  # REST query records per batch: Salesforce's default and maximum
+COLLECTION_BATCH_SIZE = 200  # sObject Collections accept at most 200 records per call
+READ_BY_IDS_CHUNK = 200  # values per "IN (...)" query: ~4 kB of SOQL, far below the 16 kB URL limit
+BULK_THRESHOLD_ENV = "CRMSYNC_SALESFORCE_BULK_THRESHOLD"
+DEFAULT_BULK_THRESHOLD = 10_000  # records; above it reads and writes use Bulk API 2.0
+BULK_QUERY_PAGE_SIZE = 50_000  # maxRecords per Bulk API 2.0 query results page
+BULK_NULL = "#N/A"  # Bulk CSV: an empty cell leaves a field unchanged, #N/A clears it
+EXTERNAL_ID_FIELD = "ClientSuccess_Id__c"  # External ID (unique) on Account, Contact and Opportunity
+CURSOR_FIELD = "SystemModstamp"  # changes on every write, system ones included (LastModifiedDate may not)
+PARENT_FIELD = {"Contact": "AccountId", "Opportunity": "AccountId"}  # child object -> lookup to Account
+FIELD_TYPES = {  # describe type -> FieldInfo.type; anything else is "string"
+    "picklist": "enumeration",
+    "multipicklist": "enumeration",
+    "int": "number",
+    "double": "number",
+    "currency": "number",
+    "percent": "number",
+    "date": "date",
+    "datetime": "datetime",
+    "boolean": "bool",
+}

@@ -1,0 +1,138 @@
+"""A mapping compiled into whole-column pandas operations, for pull (CRM -> CS) and push (CS -> CRM).
+
+Values on the CS side are kept in one canonical form per kind, the same form the store's
+links keep as last-synced values: text as str, int as int, number as float rounded to cents,
+date as an ISO ``YYYY-MM-DD`` string, and None for missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from crmsync.mapping.transforms import TRANSFORMS
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from crmsync.connectors.base import ExternalRecord
+    from crmsync.sync.plan import FieldPlan, ObjectPlan
+
+EXTERNAL_ID = "_external_id"
+MODIFIED_AT = "_modified_at"
+
+
+def _nullable(series: pd.Series) -> pd.Series:
+    """Object dtype with None for every kind of missing value."""
+    return series.astype("object").where(series.notna(), None)
+
+
+def canonical(series: pd.Series, kind: str) -> pd.Series:
+    """Values of one CS kind in canonical form (see the module docstring)."""
+    import pandas as pd
+
+    if kind == "int":
+        return _nullable(pd.to_numeric(series, errors="coerce").round().astype("Int64"))
+    if kind == "number":
+        return _nullable(pd.to_numeric(series, errors="coerce").astype("Float64").round(2))
+    if kind == "date":
+        dates = pd.to_datetime(TRANSFORMS["to_date"](series), errors="coerce")
+        return _nullable(dates.dt.strftime("%Y-%m-%d"))
+    text = series.astype("string")
+    return _nullable(text.mask(text == ""))
+
+
+def same(left: pd.Series, right: pd.Series, casefold: bool = False) -> pd.Series:
+    """Element-wise equality where missing equals missing (``==`` says NaN != NaN)."""
+    if casefold:
+        left, right = left.astype("string").str.casefold(), right.astype("string").str.casefold()
+    both_missing = left.isna() & right.isna()
+    equal = (left == right).fillna(False).astype(bool)
+    return both_missing | (equal & left.notna() & right.notna())
+
+
+def records_frame(records: Sequence[ExternalRecord], fields: Sequence[str]) -> pd.DataFrame:
+    """A page of CRM records as one DataFrame: id, modified time, then the requested fields."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_records([r.values for r in records], columns=list(fields))
+    frame.insert(0, EXTERNAL_ID, [r.id for r in records])
+    frame.insert(1, MODIFIED_AT, pd.to_datetime([r.modified_at for r in records], utc=True))
+    return frame
+
+
+def _casefold_map(mapping: dict[str, str]) -> dict[str, str]:
+    return {key.casefold(): value for key, value in mapping.items()}
+
+
+def pull_values(field: FieldPlan, external: pd.Series) -> pd.Series:
+    """One pulled column, CRM -> CS: named transform, inverse value map, canonical CS form."""
+    values = external
+    if field.mapping.transform:
+        values = TRANSFORMS[field.mapping.transform](values)
+    if field.mapping.value_map:
+        inverse = _casefold_map({ext: cs for cs, ext in field.mapping.value_map.items()})
+        mapped = values.astype("string").str.casefold().map(inverse)
+        values = mapped.where(mapped.notna(), values)  # an unmapped value stays, for validation to judge
+    return canonical(values, field.kind)
+
+
+def to_cs(plan: ObjectPlan, external: pd.DataFrame) -> pd.DataFrame:
+    """Pulled CRM records as CS rows (only the fields that pull, plus the match field)."""
+    import pandas as pd
+
+    columns = {f.cs: pull_values(f, external[f.external]) for f in plan.pull_fields}
+    match = plan.mapping.match
+    if match and match.cs not in columns:
+        source = next((f for f in plan.fields if f.cs == match.cs), None)
+        raw = external[match.external]
+        columns[match.cs] = pull_values(source, raw) if source else canonical(raw, "text")
+    return pd.DataFrame(columns, index=external.index)
+
+
+def _resolve_options(
+    field: FieldPlan, values: pd.Series, options: Sequence[str], crm: str
+) -> tuple[pd.Series, pd.Series]:
+    """Resolve values against the CRM's live option list, case-insensitively ('active' -> 'Active').
+
+    Returns the resolved values and, for values with no match, a one-line reason (else NA).
+    """
+    import pandas as pd
+
+    exact = {option.casefold(): option for option in options}
+    resolved = values.astype("string").str.casefold().map(exact)
+    missing = values.notna() & resolved.isna()
+    allowed = ", ".join(options)
+    reasons = pd.Series(pd.NA, index=values.index, dtype="object")
+    reasons[missing] = (
+        f"{field.cs} '"
+        + values[missing].astype(str)
+        + f"' has no match among the {crm} options for {field.external} ({allowed})"
+    )
+    return resolved.astype("object").where(resolved.notna(), values), reasons
+
+
+def to_external(
+    plan: ObjectPlan, rows: pd.DataFrame, options: dict[str, tuple[str, ...]]
+) -> tuple[pd.DataFrame, pd.Series]:
+    """CS rows as CRM values for the fields that push, and a reason for each row that can't go.
+
+    ``options`` holds the live enumeration / picklist values of the CRM's fields. A value with
+    no case-insensitive match is rejected here, before any API call.
+    """
+    import pandas as pd
+
+    out: dict[str, pd.Series] = {}
+    reasons = pd.Series(pd.NA, index=rows.index, dtype="object")
+    for field in plan.push_fields:
+        values = rows[field.cs]
+        if field.mapping.value_map:
+            mapped = values.astype("string").str.casefold().map(_casefold_map(field.mapping.value_map))
+            values = mapped.astype("object").where(mapped.notna(), values)
+        if field.mapping.push_transform:
+            values = TRANSFORMS[field.mapping.push_transform](values)
+        if options.get(field.external):
+            values, rejected = _resolve_options(field, values, options[field.external], plan.crm)
+            reasons = reasons.where(reasons.notna(), rejected)
+        out[field.external] = _nullable(values)
+    return pd.DataFrame(out, index=rows.index), reasons

@@ -1,0 +1,97 @@
+"""Everything one run of one integration × object needs, gathered and checked before any work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from crmsync.records import Scope
+from crmsync.sync.plan import ObjectPlan, build_plan
+
+if TYPE_CHECKING:
+    from crmsync.connectors.base import Connector
+    from crmsync.models import Integration
+    from crmsync.store import Store
+
+Progress = Callable[[str, str, int], None]  # (label, phase, records done in this step)
+
+
+@dataclass
+class RunContext:
+    """A run's store, connector and plan. The connector is made only when it is first needed."""
+
+    store: Store
+    integration: Integration
+    plan: ObjectPlan
+    connector_factory: Callable[[], Connector]
+    progress: Progress | None = None
+    _connector: Connector | None = field(default=None, repr=False)
+
+    @property
+    def connector(self) -> Connector:
+        if self._connector is None:
+            self._connector = self.connector_factory()
+        return self._connector
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.plan.integration, self.plan.cs_object, self.plan.external_object)
+
+    def report(self, phase: str, done: int) -> None:
+        if self.progress:
+            self.progress(self.plan.label, phase, done)
+
+
+def open_context(
+    store: Store,
+    integration: str,
+    cs_object: str,
+    connector_factory: Callable[[], Connector] | None = None,
+    progress: Progress | None = None,
+) -> RunContext:
+    """Load settings and field mappings and build the plan; a bad configuration fails here, first."""
+    from crmsync.connectors import key_field, open_connector
+    from crmsync.page import integration_mapping
+
+    row = store.integration(integration)
+    setting = store.object_setting(integration, cs_object)
+    mapping = integration_mapping(store, integration)
+    object_mapping = mapping.for_object(cs_object, setting.external_object)
+    if object_mapping is None:
+        from crmsync import config
+        from crmsync.store import StoreError
+
+        raise StoreError(
+            f"{config.mapping_path(integration)}: objects: no field mappings for "
+            f"{cs_object} -> {setting.external_object}"
+        )
+    clients = store.object_setting(integration, "clients").external_object
+    plan = build_plan(
+        integration=integration,
+        crm=row.header,
+        enabled=row.enabled,
+        direction=setting.direction,
+        mapping=object_mapping,
+        key_field=key_field(row.kind, setting.external_object),
+        parent_external_object=clients,
+    )
+    factory = connector_factory or (lambda: open_connector(row.kind))
+    return RunContext(
+        store=store,
+        integration=row,
+        plan=plan,
+        connector_factory=factory,
+        progress=progress or _progress.get("on"),
+    )
+
+
+_progress: dict[str, Progress] = {}
+
+
+def set_progress(callback: Progress | None) -> None:
+    """Let the CLI draw progress bars: called with (label, phase, records) after each chunk."""
+    if callback is None:
+        _progress.pop("on", None)
+    else:
+        _progress["on"] = callback

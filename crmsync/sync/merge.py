@@ -1,0 +1,118 @@
+"""Three-way merges of linked records against their last-synced values, column by column.
+
+For each field: a change on one side wins; a change on both sides of a two-way field is a
+conflict, resolved by the field's policy (newest wins by default) and recorded. A value just
+pulled becomes the last-synced value, so it is never echoed back as a push.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crmsync.mapping.compile import same
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from crmsync.sync.plan import FieldPlan
+
+
+@dataclass
+class PullMerge:
+    """What a pull does to linked CS records."""
+
+    values: pd.DataFrame  # the merged CS values of every pulled field, per row
+    changed: pd.Series  # bool per row: some field takes the CRM's value
+    base: pd.DataFrame  # the new last-synced values of the pulled fields
+    conflicts: pd.DataFrame  # one row per conflicting field: row, field, base, cs, external, policy, winner
+
+
+def _casefold(field: FieldPlan) -> bool:
+    # ClientSuccess values are case-insensitive: 'active' equals 'Active' on a value-mapped field.
+    return bool(field.mapping.value_map)
+
+
+def merge_pull(
+    fields: tuple[FieldPlan, ...],
+    pulled: pd.DataFrame,
+    current: pd.DataFrame,
+    base: pd.DataFrame,
+    external_modified: pd.Series,
+    cs_modified: pd.Series,
+) -> PullMerge:
+    """Merge pulled CRM values into current CS values, all frames aligned on one index.
+
+    ``base`` holds the last-synced values; a column or cell missing there (never synced) means
+    the CRM's non-empty value is taken as is, with no conflict.
+    """
+    import pandas as pd
+
+    values, new_base = current.copy(), base.copy()
+    changed = pd.Series(False, index=pulled.index)
+    conflict_rows = []
+    for field in fields:
+        name, fold = field.cs, _casefold(field)
+        new, cur = pulled[name], current[name]
+        old = base[name] if name in base else pd.Series(None, index=pulled.index, dtype="object")
+        known = base[f"{name}?"] if f"{name}?" in base else pd.Series(False, index=pulled.index)
+        external_changed = ~same(new, old, fold) & known
+        first_sync = ~known & new.notna()
+        cs_changed = ~same(cur, old, fold) & known
+        conflict = external_changed & cs_changed & ~same(new, cur, fold)
+        if not field.two_way:  # a pull-only field mirrors the CRM: its change always wins
+            conflict &= False
+        external_wins = _external_wins(field, conflict, external_modified, cs_modified)
+        take = ((external_changed | first_sync) & ~conflict) | (conflict & external_wins)
+        take &= ~same(new, cur, fold)
+        values[name] = new.where(take, cur)
+        # After a pull, both sides hold the CRM's value where it was taken; where the CS side
+        # won a conflict, the CRM still holds its value, so the push sends the CS value.
+        touched = external_changed | first_sync | ~known
+        new_base[name] = new.where(touched, old)
+        changed |= take
+        if conflict.any():
+            conflict_rows.append(
+                pd.DataFrame(
+                    {
+                        "row": conflict.index[conflict],
+                        "field": name,
+                        "base": old[conflict].to_numpy(),
+                        "cs": cur[conflict].to_numpy(),
+                        "external": new[conflict].to_numpy(),
+                        "policy": field.mapping.policy,
+                        "winner": external_wins[conflict].map({True: "external", False: "cs"}).to_numpy(),
+                    }
+                )
+            )
+    conflicts = (
+        pd.concat(conflict_rows, ignore_index=True)
+        if conflict_rows
+        else pd.DataFrame(columns=["row", "field", "base", "cs", "external", "policy", "winner"])
+    )
+    return PullMerge(values=values, changed=changed, base=new_base, conflicts=conflicts)
+
+
+def _external_wins(
+    field: FieldPlan, conflict: pd.Series, external_modified: pd.Series, cs_modified: pd.Series
+) -> pd.Series:
+    import pandas as pd
+
+    policy = field.mapping.policy
+    if policy == "external_wins":
+        return pd.Series(True, index=conflict.index)
+    if policy == "cs_wins":
+        return pd.Series(False, index=conflict.index)
+    return (external_modified >= cs_modified).fillna(True).astype(bool)  # newest wins; a tie goes to the CRM
+
+
+def push_changes(fields: tuple[FieldPlan, ...], current: pd.DataFrame, base: pd.DataFrame) -> pd.DataFrame:
+    """Per row and pushed field: True where the CS value differs from the last-synced one."""
+    import pandas as pd
+
+    changes = {}
+    for field in fields:
+        old = base[field.cs] if field.cs in base else pd.Series(None, index=current.index, dtype="object")
+        known = base[f"{field.cs}?"] if f"{field.cs}?" in base else pd.Series(False, index=current.index)
+        changes[field.cs] = ~same(current[field.cs], old, _casefold(field)) | ~known
+    return pd.DataFrame(changes, index=current.index)

@@ -1,0 +1,305 @@
+"""Pull: CRM changes since the cursor, in bounded chunks, merged into the store.
+
+``extract_chunk`` reads, ``transform`` maps, ``decide_pull`` decides what each record does
+(link, create, update, conflict, quarantine) and the store commits it with the cursor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from crmsync.connectors.base import Cursor
+from crmsync.mapping.compile import EXTERNAL_ID, MODIFIED_AT, records_frame, to_cs
+from crmsync.records import PullBatch, Scope
+from crmsync.sync.merge import merge_pull
+from crmsync.sync.plan import cs_kind
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from crmsync.connectors.base import Connector, ExternalRecord
+    from crmsync.store import Store
+    from crmsync.sync.plan import ObjectPlan
+
+CHUNK_SIZE = 2000  # records per chunk: a multiple of every page size, so chunks end on page edges
+OVERLAP = timedelta(minutes=2)  # re-read this much before the cursor: late commits and clock skew
+
+
+@dataclass
+class PullChunk:
+    """One bounded chunk of CRM records: as a frame, their parents, and the cursor after them."""
+
+    frame: pd.DataFrame
+    parents: dict[str, str]
+    cursor: tuple[datetime, str] | None
+
+    @property
+    def empty(self) -> bool:
+        return self.frame.empty
+
+
+def start_cursor(position: tuple[datetime | None, str], since: datetime | None = None) -> Cursor:
+    """Where a pull starts: the stored position less the overlap window, or a backfill's start."""
+    if since is not None:
+        return Cursor(since, "")
+    at, _ = position
+    return Cursor(at - OVERLAP, "") if at else Cursor()
+
+
+def extract_chunk(
+    connector: Connector,
+    plan: ObjectPlan,
+    since: Cursor,
+    until: datetime | None = None,
+    size: int = CHUNK_SIZE,
+) -> PullChunk:
+    """Read pages after ``since`` until ``size`` records are in hand or the changes run out."""
+    records: list[ExternalRecord] = []
+    cursor = None
+    pages = connector.read_changed(plan.external_object, plan.read_fields(), since, until)
+    try:
+        for page in pages:
+            records.extend(page.records)
+            cursor = (page.cursor.modified_at, page.cursor.id) if page.records else cursor
+            if len(records) >= size:
+                break
+    finally:
+        close = getattr(pages, "close", None)
+        if close:
+            close()
+    parents = connector.read_parents(plan.external_object, records) if plan.mapping.parent and records else {}
+    return PullChunk(records_frame(records, plan.read_fields()), parents, cursor)
+
+
+def transform(plan: ObjectPlan, chunk: PullChunk) -> pd.DataFrame:
+    """CRM records as CS rows (pulled fields and the match field), aligned with the chunk."""
+    return to_cs(plan, chunk.frame)
+
+
+@dataclass
+class PullCounts:
+    extracted: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    conflicts: int = 0
+    parked: int = 0  # children whose parent is not linked yet
+    deleted: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: PullCounts) -> None:
+        for name in (
+            "extracted",
+            "created",
+            "updated",
+            "unchanged",
+            "quarantined",
+            "conflicts",
+            "parked",
+            "deleted",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts (NaN -> None, dates -> ISO text), converted in one vectorised pass."""
+    return json.loads(
+        frame.to_json(orient="records", date_format="iso", default_handler=str, double_precision=15)
+    )
+
+
+def db_records(plan: ObjectPlan, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Canonical rows as the database takes them: dates as dates, whole numbers as ints, None for missing."""
+    import pandas as pd
+
+    out = frame.copy()
+    for name in out.columns:
+        kind = cs_kind(plan.cs_object, name)
+        if kind == "date":
+            out[name] = pd.to_datetime(out[name], errors="coerce").dt.date
+        elif kind == "int":
+            out[name] = pd.to_numeric(out[name], errors="coerce").astype("Int64")
+        out[name] = out[name].astype("object").where(out[name].notna(), None)
+    return out.to_dict(orient="records")
+
+
+def raw_records(frame: pd.DataFrame, index: pd.Index) -> list[dict[str, Any]]:
+    """The raw CRM records of these rows, JSON-ready, for quarantine and replay."""
+    return json_records(frame.loc[index])
+
+
+def _base_frame(plan: ObjectPlan, synced: list[dict[str, Any]], index: pd.Index) -> pd.DataFrame:
+    """Last-synced values as a frame, with a ``<field>?`` column telling which were ever synced."""
+    import pandas as pd
+
+    names = [f.cs for f in plan.pull_fields]
+    base = pd.DataFrame.from_records(synced, columns=names, index=index).astype("object")
+    base = base.where(base.notna(), None)
+    for name in names:
+        base[f"{name}?"] = [name in values for values in synced]
+    return base
+
+
+def decide_pull(
+    store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.DataFrame, failures: pd.DataFrame
+) -> tuple[PullBatch, PullCounts]:
+    """Decide what every record of a validated chunk does; nothing is written here."""
+    import pandas as pd
+
+    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    ext = chunk.frame
+    batch = PullBatch(cursor=chunk.cursor)
+    counts = PullCounts(extracted=len(ext), quarantined=len(failures))
+    for index, raw in zip(failures.index, raw_records(ext, failures.index), strict=True):
+        batch.quarantine.append(
+            {
+                "record_key": str(ext.at[index, EXTERNAL_ID]),
+                "raw": raw,
+                "reason": str(failures.at[index, "reason"]),
+                "rule": str(failures.at[index, "rule"]),
+            }
+        )
+    if rows.empty:
+        return batch, counts
+    ext = ext.loc[rows.index]
+    ids = ext[EXTERNAL_ID].astype(str)
+    batch.loaded_keys = ids.tolist()
+    links = store.links_by_external(scope, ids.tolist())
+    cs_id = ids.map({eid: link.cs_id for eid, link in links.items()}).astype("object")
+
+    # First-time links: the ClientSuccess id the CRM keeps (our own earlier writes), then the match key.
+    unlinked = cs_id.isna()
+    if plan.key_field and unlinked.any():
+        keys = pd.to_numeric(ext.loc[unlinked, plan.key_field], errors="coerce").dropna().astype(int)
+        known = store.unlinked_ids(scope, keys.unique().tolist())
+        cs_id.update(keys[keys.isin(known)].astype("object"))
+    match = plan.mapping.match
+    unlinked = cs_id.isna()
+    if match and unlinked.any():
+        values = rows.loc[unlinked, match.cs].dropna().astype(str).str.lower()
+        found = store.match_keys(scope, match.cs, values.tolist()) if len(values) else {}
+        cs_id.update(values.map(found).dropna().astype("object"))
+    duplicate = cs_id.notna() & cs_id.duplicated(keep="first")  # one CS record links to one CRM record
+    cs_id[duplicate] = None
+
+    parent_of = _parents(store, plan, chunk, ids)
+    names = [f.cs for f in plan.pull_fields]
+    known_rows = cs_id.notna()
+    if known_rows.any():
+        _merge_known(store, plan, batch, counts, ext, rows, ids, cs_id, links, parent_of, names, known_rows)
+    new_rows = ~known_rows
+    if new_rows.any():
+        records = db_records(plan, rows.loc[new_rows, names])
+        synced = json_records(rows.loc[new_rows, names])
+        for record, base, eid in zip(records, synced, ids[new_rows], strict=True):
+            parent = parent_of.get(eid)
+            if plan.mapping.parent:
+                record[plan.mapping.parent.cs_field] = parent[0] if parent else None
+            pending = parent[1] if parent and parent[0] is None else None
+            record["_link"] = {"external_id": eid, "synced_values": base, "parent_external_id": pending}
+            batch.creates.append(record)
+            counts.parked += pending is not None
+        counts.created = int(new_rows.sum())
+    return batch, counts
+
+
+def _parents(
+    store: Store, plan: ObjectPlan, chunk: PullChunk, ids: pd.Series
+) -> dict[str, tuple[int | None, str]]:
+    """CRM id -> (CS parent id or None if the parent is not linked yet, parent CRM id)."""
+    if not plan.mapping.parent or not plan.parent_external_object:
+        return {}
+    wanted = {eid: chunk.parents[eid] for eid in ids if chunk.parents.get(eid)}
+    parent_scope = Scope(plan.integration, plan.mapping.parent.cs_object, plan.parent_external_object)
+    links = store.links_by_external(parent_scope, sorted(set(wanted.values())))
+    return {eid: (links[pid].cs_id if pid in links else None, pid) for eid, pid in wanted.items()}
+
+
+def _merge_known(
+    store, plan, batch, counts, ext, rows, ids, cs_id, links, parent_of, names, known_rows
+) -> None:
+    """Linked (or just matched) records: three-way merge, updates, link updates, conflicts."""
+    import pandas as pd
+
+    sel = known_rows[known_rows].index
+    cs_ids = cs_id[sel].astype(int)
+    current = store.cs_frame(plan.cs_object, cs_ids.tolist(), [*names, *_parent_column(plan)])
+    current = current.reindex(cs_ids.to_numpy())
+    current.index = sel
+    synced = [links[eid].synced_values if eid in links else {} for eid in ids[sel]]
+    base = _base_frame(plan, synced, sel)
+    merged = merge_pull(
+        plan.pull_fields,
+        rows.loc[sel, names],
+        current[names].astype("object").where(current[names].notna(), None),
+        base,
+        ext.loc[sel, MODIFIED_AT],
+        pd.to_datetime(current["updated_at"], utc=True),
+    )
+    parent_cs = {eid: parent_of[eid][0] for eid in ids[sel] if eid in parent_of}
+    parent_changed = pd.Series(False, index=sel)
+    if plan.mapping.parent:
+        column = plan.mapping.parent.cs_field
+        wanted = ids[sel].map(parent_cs)
+        resolved = wanted.notna()
+        parent_changed = resolved & (wanted != current[column])
+        merged.values[column] = wanted.where(resolved, current[column])
+    changed = merged.changed | parent_changed
+    update_columns = names + _parent_column(plan)
+    db_values = db_records(plan, merged.values.loc[changed, update_columns])
+    for row_id, record in zip(cs_ids[changed], db_values, strict=True):
+        batch.updates.append({"id": int(row_id), **record})
+    base_values = json_records(merged.base[names])
+    for eid, row_id, values in zip(ids[sel], cs_ids, base_values, strict=True):
+        previous = links[eid].synced_values if eid in links else {}
+        parent = parent_of.get(eid)
+        link = {
+            "cs_id": int(row_id),
+            "synced_values": {**previous, **values},
+            "parent_external_id": parent[1] if parent and parent[0] is None else None,
+        }
+        if eid in links:
+            batch.link_updates.append(link)
+        else:
+            batch.new_links.append({**link, "external_id": eid})
+        counts.parked += link["parent_external_id"] is not None
+    for conflict in json_records(merged.conflicts):
+        row = conflict["row"]
+        batch.conflicts.append(
+            {
+                "cs_id": int(cs_id[row]),
+                "external_id": str(ids[row]),
+                "field_name": conflict["field"],
+                "base_value": conflict["base"],
+                "cs_value": conflict["cs"],
+                "external_value": conflict["external"],
+                "policy": conflict["policy"],
+                "winner": conflict["winner"],
+            }
+        )
+    counts.updated = int(changed.sum())
+    counts.unchanged = int((~changed).sum())
+    counts.conflicts = len(merged.conflicts)
+
+
+def _parent_column(plan: ObjectPlan) -> list[str]:
+    return [plan.mapping.parent.cs_field] if plan.mapping.parent else []
+
+
+def resolve_parked(store: Store, plan: ObjectPlan) -> int:
+    """Children pulled before their parent was linked: link them to it now if it is."""
+    if not plan.mapping.parent or not plan.parent_external_object:
+        return 0
+    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    pending = store.pending_parents(scope)
+    if not pending:
+        return 0
+    parent_scope = Scope(plan.integration, plan.mapping.parent.cs_object, plan.parent_external_object)
+    links = store.links_by_external(parent_scope, sorted(set(pending.values())))
+    resolved = {child: links[pid].cs_id for child, pid in pending.items() if pid in links}
+    store.set_parents(scope, resolved)
+    return len(resolved)

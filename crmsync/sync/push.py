@@ -1,0 +1,228 @@
+"""Push: CS records changed since the cursor, in bounded chunks, written to the CRM in batches.
+
+Only fields whose effective direction pushes are sent, and only where the CS value differs
+from the last-synced one, so a value just pulled is never echoed back and an unchanged record
+is never written. Values with no match in the CRM's live option list are quarantined before
+any API call; records the CRM rejects are quarantined with its reason and retried next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crmsync.connectors.base import WriteRequest
+from crmsync.mapping.compile import canonical, to_external
+from crmsync.records import PushBatch, Scope
+from crmsync.sync.merge import push_changes
+from crmsync.sync.pull import CHUNK_SIZE, OVERLAP, json_records
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from crmsync.connectors.base import Connector, WriteResult
+    from crmsync.store import Store
+    from crmsync.sync.plan import ObjectPlan
+
+
+@dataclass
+class PushChunk:
+    """CS records to consider for a push, with their links, and the cursor after them."""
+
+    rows: pd.DataFrame  # indexed by CS id; pushed fields (canonical), parent column, updated_at
+    cursor: tuple[datetime, str] | None
+
+
+@dataclass
+class PushPlan:
+    """The write requests of one chunk, and the rows rejected before any API call."""
+
+    requests: list[WriteRequest]
+    sent: dict[str, dict[str, Any]]  # CS id -> canonical CS values sent (the next last-synced values)
+    rejected: pd.DataFrame  # index CS id: reason, rule
+    unchanged: int
+
+
+@dataclass
+class PushCounts:
+    considered: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+
+    def add(self, other: PushCounts) -> None:
+        for name in ("considered", "created", "updated", "unchanged", "quarantined"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def pushed(self) -> int:
+        return self.created + self.updated
+
+
+def _columns(plan: ObjectPlan) -> list[str]:
+    parent = [plan.mapping.parent.cs_field] if plan.mapping.parent else []
+    return [*dict.fromkeys(f.cs for f in plan.push_fields), *parent]
+
+
+def start_position(position: tuple[datetime | None, str]) -> tuple[datetime | None, str]:
+    """Where a push starts: the stored position less the overlap window."""
+    at, _ = position
+    return (at - OVERLAP, "") if at else (None, "")
+
+
+def extract_chunk(
+    store: Store,
+    plan: ObjectPlan,
+    since: tuple[datetime | None, str],
+    retry_ids: list[int],
+    size: int = CHUNK_SIZE,
+) -> PushChunk:
+    """Up to ``size`` CS records changed after ``since``, plus quarantined ones to retry."""
+    import pandas as pd
+
+    rows = store.changed_records(plan.cs_object, since, _columns(plan), size)
+    cursor = None
+    if not rows.empty:
+        last = rows.iloc[-1]
+        cursor = (pd.Timestamp(last["updated_at"]).to_pydatetime(), str(int(last["id"])))
+    extra = [i for i in retry_ids if i not in set(rows.index)]
+    if extra:
+        retry = store.cs_frame(plan.cs_object, extra, _columns(plan))
+        retry.insert(0, "id", retry.index)
+        rows = pd.concat([rows, retry])
+    return PushChunk(rows=rows, cursor=cursor)
+
+
+def decide_push(
+    store: Store,
+    plan: ObjectPlan,
+    chunk: PushChunk,
+    options: Callable[[], dict[str, tuple[str, ...]]],
+    failures: pd.DataFrame,
+) -> PushPlan:
+    """Which records to write and with which fields; ``failures`` come from validation.
+
+    ``options`` gives the CRM's live option lists; it is asked only when something is to be sent.
+    """
+    import pandas as pd
+
+    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    rows = chunk.rows
+    fields = plan.push_fields
+    current = pd.DataFrame({f.cs: canonical(rows[f.cs], f.kind) for f in fields}, index=rows.index)
+    links = store.links_by_cs(scope, rows.index.tolist())
+    synced = [links[int(i)].synced_values if int(i) in links else {} for i in rows.index]
+    base = pd.DataFrame.from_records(synced, columns=[f.cs for f in fields], index=rows.index).astype(
+        "object"
+    )
+    for f in fields:
+        base[f"{f.cs}?"] = [f.cs in values for values in synced]
+    changes = push_changes(fields, current, base)
+    linked = pd.Series([int(i) in links for i in rows.index], index=rows.index)
+    wanted = changes.any(axis=1) | ~linked
+    external, reasons = to_external(plan, current.loc[wanted], options() if wanted.any() else {})
+    rejected = pd.DataFrame({"reason": reasons.dropna(), "rule": "crm_option_match"})
+    failed = failures.index.intersection(external.index).difference(rejected.index)
+    rejected = pd.concat([rejected, failures.loc[failed, ["reason", "rule"]]])
+    go = external.index.difference(rejected.index, sort=False)
+    parents = _parent_ids(store, plan, rows.loc[go])
+    requests, sent = [], {}
+    values_by_row = json_records(external.loc[go])
+    canon_by_row = json_records(current.loc[go])
+    for cs_id, values, canon in zip(go, values_by_row, canon_by_row, strict=True):
+        link = links.get(int(cs_id))
+        if link is not None:  # an update sends only what changed on the CS side
+            changed = changes.loc[cs_id]
+            keep = {f.external for f in fields if changed[f.cs]}
+            values = {k: v for k, v in values.items() if k in keep}
+            canon = {f.cs: canon[f.cs] for f in fields if changed[f.cs]}
+        key = str(int(cs_id))
+        requests.append(
+            WriteRequest(
+                key=key,
+                values=values,
+                external_id=link.external_id if link else None,
+                parent_id=parents.get(int(cs_id)),
+            )
+        )
+        sent[key] = canon
+    return PushPlan(requests=requests, sent=sent, rejected=rejected, unchanged=int((~wanted).sum()))
+
+
+def _parent_ids(store: Store, plan: ObjectPlan, rows: pd.DataFrame) -> dict[int, str]:
+    """CS id -> the CRM id of its parent (the client's linked record), where it is linked."""
+    if not plan.mapping.parent or not plan.parent_external_object or rows.empty:
+        return {}
+    column = plan.mapping.parent.cs_field
+    parent_ids = rows[column].dropna().astype(int)
+    scope = Scope(plan.integration, plan.mapping.parent.cs_object, plan.parent_external_object)
+    links = store.links_by_cs(scope, parent_ids.unique().tolist())
+    return {int(child): links[int(p)].external_id for child, p in parent_ids.items() if int(p) in links}
+
+
+def record_results(
+    store: Store, plan: ObjectPlan, chunk: PushChunk, decided: PushPlan, results: list[WriteResult]
+) -> tuple[PushBatch, PushCounts]:
+    """Turn the CRM's answers into links, quarantine rows and counts (written by the store)."""
+    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    links = store.links_by_cs(scope, [int(k) for k in decided.sent])
+    taken = store.links_by_external(scope, [r.external_id for r in results if r.ok and r.external_id])
+    batch = PushBatch(cursor=chunk.cursor)
+    counts = PushCounts(considered=len(chunk.rows), unchanged=decided.unchanged)
+    raw = dict(zip(chunk.rows.index.astype(str), json_records(chunk.rows), strict=True))
+    for cs_id, row in decided.rejected.iterrows():
+        batch.quarantine.append(
+            {"record_key": str(cs_id), "raw": raw[str(cs_id)], "reason": row["reason"], "rule": row["rule"]}
+        )
+    for result in results:
+        if not result.ok:
+            batch.quarantine.append(
+                {
+                    "record_key": result.key,
+                    "raw": raw[result.key],
+                    "reason": result.error or "rejected by the CRM",
+                    "rule": "crm_write",
+                }
+            )
+            continue
+        owner = taken.get(result.external_id)
+        if owner is not None and owner.cs_id != int(result.key):  # e.g. two CS contacts, one email
+            batch.quarantine.append(
+                {
+                    "record_key": result.key,
+                    "raw": raw[result.key],
+                    "reason": f"{plan.crm} record {result.external_id} is already linked to "
+                    f"{plan.cs_object} {owner.cs_id}",
+                    "rule": "unique_link",
+                }
+            )
+            continue
+        batch.loaded_keys.append(result.key)
+        link = links.get(int(result.key))
+        synced = {**(link.synced_values if link else {}), **decided.sent[result.key]}
+        if link is None or link.external_id != result.external_id:
+            batch.new_links.append(
+                {"cs_id": int(result.key), "external_id": result.external_id, "synced_values": synced}
+            )
+        else:
+            batch.link_updates.append(
+                {
+                    "cs_id": int(result.key),
+                    "synced_values": synced,
+                    "parent_external_id": link.parent_external_id,
+                }
+            )
+        if result.created:
+            counts.created += 1
+        else:
+            counts.updated += 1
+    counts.quarantined = len(batch.quarantine)
+    return batch, counts
+
+
+def push(connector: Connector, plan: ObjectPlan, decided: PushPlan) -> list[WriteResult]:
+    """Write the decided requests through the connector (it batches them per API limits)."""
+    return connector.write(plan.external_object, decided.requests) if decided.requests else []

@@ -1,0 +1,131 @@
+"""Pipeline fixtures: a Prefect API for the test session, and one sandbox CRM per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from crmsync.connectors.base import Cursor, WriteRequest
+
+WRITE_LABELS = (
+    "batch_create",
+    "batch_update",
+    "batch_upsert",
+    "batch_archive",
+    "create:",
+    "update:",
+    "archive:",
+    "associations_batch_create",
+    "collections:",
+    "sobject:create",
+    "sobject:update",
+    "sobject:delete",
+    "ingest",
+)
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A temporary Prefect server for the whole session (flows in tests run against it)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield PREFECT_API_URL.value()
+
+
+@dataclass
+class Crm:
+    """One sandbox CRM seen through its connector, with the names a test needs."""
+
+    kind: str
+    objects: dict[str, str]  # CS object -> external object
+    fields: dict[str, str]  # name, status, email, title, first_name: the CRM's field names
+    running: Any
+
+    @property
+    def connector(self):
+        from crmsync.connectors import open_connector
+
+        return open_connector(self.kind)
+
+    def calls(self) -> int:
+        return sum(
+            n for label, n in self.running.app.counters.items() if ":429" not in label and ":5xx" not in label
+        )
+
+    def write_calls(self) -> int:
+        counters = self.running.app.counters
+        return sum(n for label, n in counters.items() if label.startswith(WRITE_LABELS) or "ingest" in label)
+
+    def reset(self) -> None:
+        self.running.app.reset_counters()
+
+    def all(self, cs_object: str, fields: list[str]) -> dict[str, dict[str, Any]]:
+        """Every live record of an object, by id, read through the connector from the beginning."""
+        records = {}
+        for page in self.connector.read_changed(self.objects[cs_object], fields, Cursor()):
+            records.update({r.id: r.values for r in page.records})
+        return records
+
+    def edit(self, cs_object: str, external_id: str, values: dict[str, Any]) -> None:
+        [result] = self.connector.write(
+            self.objects[cs_object], [WriteRequest(key="edit", values=values, external_id=external_id)]
+        )
+        assert result.ok, result.error
+
+
+CRMS = {
+    "hubspot": (
+        {"clients": "companies", "contacts": "contacts", "subscriptions": "deals"},
+        {
+            "name": "name",
+            "status": "clientsuccess_status",
+            "email": "email",
+            "title": "jobtitle",
+            "first_name": "firstname",
+            "domain": "domain",
+            "employees": "numberofemployees",
+        },
+    ),
+    "salesforce": (
+        {"clients": "Account", "contacts": "Contact", "subscriptions": "Opportunity"},
+        {
+            "name": "Name",
+            "status": "ClientSuccess_Status__c",
+            "email": "Email",
+            "title": "Title",
+            "first_name": "FirstName",
+            "domain": "Website",
+            "employees": "NumberOfEmployees",
+        },
+    ),
+}
+
+
+@pytest.fixture(params=sorted(CRMS))
+def crm(request, prefect_api, crmsync_home, monkeypatch) -> Crm:
+    """A seeded sandbox of each kind (40 companies, 60 contacts, 30 deals), env pointed at it."""
+    kind = request.param
+    sizes = {"companies": 40, "contacts": 60, "deals": 30}
+    if kind == "hubspot":
+        from crmsync.sandbox.hubspot import DEFAULT_TOKEN, start_hubspot
+
+        running = start_hubspot(**sizes)
+        env = {"HUBSPOT_BASE_URL": running.url, "HUBSPOT_ACCESS_TOKEN": DEFAULT_TOKEN}
+    else:
+        from crmsync.sandbox.salesforce import start_salesforce
+
+        running = start_salesforce(sizes["companies"], sizes["contacts"], sizes["deals"])
+        env = running.env()
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    objects, fields = CRMS[kind]
+    yield Crm(kind, objects, fields, running)
+    running.stop()
