@@ -47,6 +47,20 @@ def connect(store: Store, kind: str, name: str | None = None) -> dict[str, Any]:
     return page(store, name)
 
 
+def check_credentials(kind: str) -> str | None:
+    """One cheap API call with the configured credentials: a description of the account, or None
+    when no credentials are configured. Bad credentials, an unreachable host or an untrusted
+    certificate raise a one-line ConnectorError."""
+    from crmsync.connectors import open_connector
+    from crmsync.connectors.base import AuthError
+
+    try:
+        connector = open_connector(kind)
+    except AuthError:  # nothing configured yet: connecting still records the settings
+        return None
+    return connector.check()
+
+
 def point_object(store: Store, name: str, cs_object: str, external_object: str) -> dict[str, Any]:
     """Point a CS object at another external object, if the field mappings cover that pair."""
     store.object_setting(name, cs_object)  # validates both names first

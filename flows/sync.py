@@ -28,8 +28,9 @@ from tasks.validate import validate_chunk
 def _pull(ctx: RunContext, run_id: str, since: datetime | None, until: datetime | None) -> pull.PullCounts:
     counts = pull.PullCounts()
     cursor = pull.start_cursor(ctx.store.cursor(ctx.scope, "pull"), since)
+    stream = pull.open_changes(ctx.connector, ctx.plan, cursor, until)
     while True:
-        chunk = extract_crm_changes(ctx, cursor, until)
+        chunk = extract_crm_changes(ctx, stream)
         if chunk.empty:
             break
         rows = transform_pulled(ctx, chunk)
@@ -38,9 +39,8 @@ def _pull(ctx: RunContext, run_id: str, since: datetime | None, until: datetime 
             load_pulled(ctx, chunk, checked.valid, checked.failures, run_id, move_cursor=since is None)
         )
         ctx.report("pull", len(chunk.frame))
-        if chunk.cursor is None or len(chunk.frame) < pull.CHUNK_SIZE:
+        if not chunk.more:
             break
-        cursor = pull.Cursor(*chunk.cursor)
     counts.parked -= link_parked_children(ctx)
     counts.deleted = apply_deletes(ctx)
     return counts

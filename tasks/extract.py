@@ -7,15 +7,16 @@ from datetime import datetime
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from crmsync.connectors.base import Cursor
 from crmsync.sync import pull, push
 from crmsync.sync.context import RunContext
 
 
-@task(name="extract CRM changes", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def extract_crm_changes(ctx: RunContext, since: Cursor, until: datetime | None = None) -> pull.PullChunk:
-    """One chunk of CRM records changed after ``since``, with their parents."""
-    return pull.extract_chunk(ctx.connector, ctx.plan, since, until)
+# No task-level retries: the connector already retries each call (429, 5xx, timeouts), and a
+# half-read page stream cannot be replayed; a failed run resumes from the committed cursor.
+@task(name="extract CRM changes", cache_policy=NO_CACHE)
+def extract_crm_changes(ctx: RunContext, stream: pull.ChangeStream) -> pull.PullChunk:
+    """The next chunk of CRM records from the run's change stream, with their parents."""
+    return pull.extract_chunk(ctx.connector, ctx.plan, stream)
 
 
 @task(name="extract ClientSuccess changes", retries=2, retry_delay_seconds=1, cache_policy=NO_CACHE)

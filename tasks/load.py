@@ -44,15 +44,7 @@ def push_chunk(
 @task(name="apply CRM deletes", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def apply_deletes(ctx: RunContext) -> int:
     """Records the CRM archived or deleted since the last run: unlink or flag them, per the mapping."""
-    at, _ = ctx.store.cursor(ctx.scope, "deleted")
-    affected, latest = 0, None
-    for batch in ctx.connector.read_deleted(ctx.plan.external_object, at):
-        ids = [record.id for record in batch]
-        stamps = [record.deleted_at for record in batch if record.deleted_at]
-        latest = max([latest, *stamps] if latest else stamps, default=latest)
-        cursor = (latest, "") if latest else None
-        affected += ctx.store.apply_deletes(ctx.scope, ids, ctx.plan.mapping.on_delete, cursor)
-    return affected
+    return pull.apply_deletes(ctx.store, ctx.connector, ctx.plan)
 
 
 @task(name="link parked children", cache_policy=NO_CACHE)

@@ -45,14 +45,24 @@ def connect(
     name: Annotated[str | None, typer.Option(help="Name it (default: the kind), e.g. salesforce-eu.")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Connect an integration: record it with its default objects and field mappings."""
+    """Connect an integration: check its credentials, record it with default objects and mappings."""
     from crmsync import page
 
-    result = page.connect(open_store(), kind, name)
+    store = open_store()
+    account = page.check_credentials(kind) if kind in KINDS else None  # a bad token fails here, first
+    result = page.connect(store, kind, name)
     if as_json:
-        render.print_json(result)
+        render.print_json({**result, "account": account})
         return
     render.console.print(f"Connected [bold]{result['header']}[/] as [cyan]{result['name']}[/].")
+    if account:
+        render.console.print(f"Credentials work: {account}.", highlight=False)
+    else:
+        render.err_console.print(
+            f"[yellow]warning:[/] no {result['header']} credentials are set yet; "
+            "syncs will fail until they are (see README: Environment).",
+            highlight=False,
+        )
     render.show_page(result)
 
 

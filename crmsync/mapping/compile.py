@@ -90,8 +90,29 @@ def to_cs(plan: ObjectPlan, external: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=external.index)
 
 
+def unreadable(plan: ObjectPlan, external: pd.DataFrame, rows: pd.DataFrame) -> pd.Series:
+    """A reason for each row where a CRM value could not be read as its CS kind (else NA).
+
+    Casting coerces bad values to missing; without this check a value like employees='many'
+    would silently clear the CS field instead of being quarantined.
+    """
+    import pandas as pd
+
+    reasons = pd.Series(pd.NA, index=rows.index, dtype="object")
+    for field in plan.pull_fields:
+        if field.kind == "text":
+            continue
+        raw = external.loc[rows.index, field.external]
+        present = raw.notna() & (raw.astype("string").str.strip() != "")
+        bad = present & rows[field.cs].isna() & reasons.isna()
+        reasons[bad] = (
+            f"{field.external} '" + raw[bad].astype(str) + f"' is not a valid {field.kind} for {field.cs}"
+        )
+    return reasons
+
+
 def _resolve_options(
-    field: FieldPlan, values: pd.Series, options: Sequence[str], crm: str
+    field: FieldPlan, values: pd.Series, options: Sequence[str], crm: str, sending: pd.Series
 ) -> tuple[pd.Series, pd.Series]:
     """Resolve values against the CRM's live option list, case-insensitively ('active' -> 'Active').
 
@@ -101,7 +122,7 @@ def _resolve_options(
 
     exact = {option.casefold(): option for option in options}
     resolved = values.astype("string").str.casefold().map(exact)
-    missing = values.notna() & resolved.isna()
+    missing = values.notna() & resolved.isna() & sending
     allowed = ", ".join(options)
     reasons = pd.Series(pd.NA, index=values.index, dtype="object")
     reasons[missing] = (
@@ -113,12 +134,17 @@ def _resolve_options(
 
 
 def to_external(
-    plan: ObjectPlan, rows: pd.DataFrame, options: dict[str, tuple[str, ...]]
+    plan: ObjectPlan,
+    rows: pd.DataFrame,
+    options: dict[str, tuple[str, ...]],
+    sending: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.Series]:
     """CS rows as CRM values for the fields that push, and a reason for each row that can't go.
 
     ``options`` holds the live enumeration / picklist values of the CRM's fields. A value with
-    no case-insensitive match is rejected here, before any API call.
+    no case-insensitive match is rejected here, before any API call. ``sending`` (CS field ->
+    bool per row) limits that check to the fields a row actually sends, so an old value of an
+    unchanged field never blocks an update of another.
     """
     import pandas as pd
 
@@ -132,7 +158,8 @@ def to_external(
         if field.mapping.push_transform:
             values = TRANSFORMS[field.mapping.push_transform](values)
         if options.get(field.external):
-            values, rejected = _resolve_options(field, values, options[field.external], plan.crm)
+            sent = sending[field.cs] if sending is not None else pd.Series(True, index=rows.index)
+            values, rejected = _resolve_options(field, values, options[field.external], plan.crm, sent)
             reasons = reasons.where(reasons.notna(), rejected)
         out[field.external] = _nullable(values)
     return pd.DataFrame(out, index=rows.index), reasons

@@ -66,14 +66,18 @@ def open_context(
             f"{config.mapping_path(integration)}: objects: no field mappings for "
             f"{cs_object} -> {setting.external_object}"
         )
-    clients = store.object_setting(integration, "clients").external_object
+    settings = store.object_settings(integration)
+    clients = next(s.external_object for s in settings if s.cs_object == "clients")
+    # The CRM's ClientSuccess-id field identifies a record of one CS object only while no other
+    # CS object points at the same CRM object (clients and subscriptions both from deals).
+    shared = any(s.external_object == setting.external_object for s in settings if s.cs_object != cs_object)
     plan = build_plan(
         integration=integration,
         crm=row.header,
         enabled=row.enabled,
         direction=setting.direction,
         mapping=object_mapping,
-        key_field=key_field(row.kind, setting.external_object),
+        key_field=None if shared else key_field(row.kind, setting.external_object),
         parent_external_object=clients,
     )
     factory = connector_factory or (lambda: open_connector(row.kind))

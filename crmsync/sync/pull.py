@@ -12,15 +12,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.base import Cursor
-from crmsync.mapping.compile import EXTERNAL_ID, MODIFIED_AT, records_frame, to_cs
+from crmsync.mapping.compile import EXTERNAL_ID, MODIFIED_AT, canonical, records_frame, to_cs, unreadable
 from crmsync.records import PullBatch, Scope
 from crmsync.sync.merge import merge_pull
 from crmsync.sync.plan import cs_kind
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import pandas as pd
 
-    from crmsync.connectors.base import Connector, ExternalRecord
+    from crmsync.connectors.base import Connector, ExternalRecord, Page
     from crmsync.store import Store
     from crmsync.sync.plan import ObjectPlan
 
@@ -35,6 +37,7 @@ class PullChunk:
     frame: pd.DataFrame
     parents: dict[str, str]
     cursor: tuple[datetime, str] | None
+    more: bool = False  # the stream has more records after this chunk
 
     @property
     def empty(self) -> bool:
@@ -49,29 +52,54 @@ def start_cursor(position: tuple[datetime | None, str], since: datetime | None =
     return Cursor(at - OVERLAP, "") if at else Cursor()
 
 
-def extract_chunk(
-    connector: Connector,
-    plan: ObjectPlan,
-    since: Cursor,
-    until: datetime | None = None,
-    size: int = CHUNK_SIZE,
-) -> PullChunk:
-    """Read pages after ``since`` until ``size`` records are in hand or the changes run out."""
-    records: list[ExternalRecord] = []
-    cursor = None
-    pages = connector.read_changed(plan.external_object, plan.read_fields(), since, until)
-    try:
-        for page in pages:
-            records.extend(page.records)
-            cursor = (page.cursor.modified_at, page.cursor.id) if page.records else cursor
-            if len(records) >= size:
-                break
-    finally:
-        close = getattr(pages, "close", None)
-        if close:
-            close()
+class ChangeStream:
+    """The run's one stream of changed pages, cut into chunks of at most ``size`` records.
+
+    Paging never restarts between chunks. A page larger than a chunk (a Bulk API 2.0 results
+    page) is split; a chunk that ends inside a page carries the cursor of the last page it
+    finished, so a crash re-reads a little rather than skipping anything.
+    """
+
+    def __init__(self, pages: Iterator[Page], size: int = CHUNK_SIZE):
+        self._pages, self._size = pages, size
+        self._buffer: list[ExternalRecord] = []
+        self._page_cursor: Cursor | None = None
+        self.exhausted = False
+
+    def take(self) -> tuple[list[ExternalRecord], tuple[datetime, str] | None]:
+        """The next records (at most ``size``) and the cursor a commit of them may record."""
+        records: list[ExternalRecord] = []
+        cursor = None
+        while len(records) < self._size:
+            if not self._buffer:
+                page = next(self._pages, None)
+                if page is None:
+                    self.exhausted = True
+                    break
+                self._buffer, self._page_cursor = list(page.records), page.cursor
+            taken = self._buffer[: self._size - len(records)]
+            self._buffer = self._buffer[len(taken) :]
+            records.extend(taken)
+            if not self._buffer and self._page_cursor and self._page_cursor.modified_at:
+                cursor = (self._page_cursor.modified_at, self._page_cursor.id)
+        return records, cursor
+
+
+def open_changes(
+    connector: Connector, plan: ObjectPlan, since: Cursor, until: datetime | None = None
+) -> ChangeStream:
+    """The run's stream of CRM changes after ``since``; no API call until the first chunk."""
+    return ChangeStream(iter(connector.read_changed(plan.external_object, plan.read_fields(), since, until)))
+
+
+def extract_chunk(connector: Connector, plan: ObjectPlan, stream: ChangeStream) -> PullChunk:
+    """The next chunk of the stream as a frame (one row per record: its newest copy), with parents."""
+    records, cursor = stream.take()
+    frame = records_frame(records, plan.read_fields())
+    # A record edited during the read comes back twice; its newest copy is the one to load.
+    frame = frame.drop_duplicates(EXTERNAL_ID, keep="last")
     parents = connector.read_parents(plan.external_object, records) if plan.mapping.parent and records else {}
-    return PullChunk(records_frame(records, plan.read_fields()), parents, cursor)
+    return PullChunk(frame, parents, cursor, more=not stream.exhausted)
 
 
 def transform(plan: ObjectPlan, chunk: PullChunk) -> pd.DataFrame:
@@ -152,6 +180,10 @@ def decide_pull(
 
     scope = Scope(plan.integration, plan.cs_object, plan.external_object)
     ext = chunk.frame
+    bad = unreadable(plan, ext, rows).dropna()
+    if not bad.empty:
+        failures = pd.concat([failures, pd.DataFrame({"rule": "crm_value_type", "reason": bad})])
+        rows = rows.drop(bad.index)
     batch = PullBatch(cursor=chunk.cursor)
     counts = PullCounts(extracted=len(ext), quarantined=len(failures))
     for index, raw in zip(failures.index, raw_records(ext, failures.index), strict=True):
@@ -216,7 +248,9 @@ def _parents(
     wanted = {eid: chunk.parents[eid] for eid in ids if chunk.parents.get(eid)}
     parent_scope = Scope(plan.integration, plan.mapping.parent.cs_object, plan.parent_external_object)
     links = store.links_by_external(parent_scope, sorted(set(wanted.values())))
-    return {eid: (links[pid].cs_id if pid in links else None, pid) for eid, pid in wanted.items()}
+    alive = store.existing_ids(parent_scope.cs_object, [link.cs_id for link in links.values()])
+    parent_of = {pid: link.cs_id for pid, link in links.items() if link.cs_id in alive}
+    return {eid: (parent_of.get(pid), pid) for eid, pid in wanted.items()}
 
 
 def _merge_known(
@@ -228,14 +262,22 @@ def _merge_known(
     sel = known_rows[known_rows].index
     cs_ids = cs_id[sel].astype(int)
     current = store.cs_frame(plan.cs_object, cs_ids.tolist(), [*names, *_parent_column(plan)])
+    vanished = ~cs_ids.isin(current.index)
+    if vanished.any():  # linked, but deleted in ClientSuccess since: keep the CRM record aside
+        _quarantine_vanished(plan, batch, counts, ext, ids, cs_ids[vanished])
+        sel, cs_ids = sel[~vanished.to_numpy()], cs_ids[~vanished]
+        if sel.empty:
+            return
     current = current.reindex(cs_ids.to_numpy())
     current.index = sel
+    for f in plan.pull_fields:  # compare like with like: the canonical form the pulled values are in
+        current[f.cs] = canonical(current[f.cs], f.kind)
     synced = [links[eid].synced_values if eid in links else {} for eid in ids[sel]]
     base = _base_frame(plan, synced, sel)
     merged = merge_pull(
         plan.pull_fields,
         rows.loc[sel, names],
-        current[names].astype("object").where(current[names].notna(), None),
+        current[names],
         base,
         ext.loc[sel, MODIFIED_AT],
         pd.to_datetime(current["updated_at"], utc=True),
@@ -286,6 +328,22 @@ def _merge_known(
     counts.conflicts = len(merged.conflicts)
 
 
+def _quarantine_vanished(plan, batch, counts, ext, ids, cs_ids) -> None:
+    index = cs_ids.index
+    for row, raw in zip(index, raw_records(ext, index), strict=True):
+        batch.quarantine.append(
+            {
+                "record_key": str(ids[row]),
+                "raw": raw,
+                "reason": f"ClientSuccess {plan.cs_object} {int(cs_ids[row])}, linked to this "
+                f"{plan.crm} record, no longer exists",
+                "rule": "cs_record_missing",
+            }
+        )
+    batch.loaded_keys = [key for key in batch.loaded_keys if key not in set(ids[index])]
+    counts.quarantined += len(index)
+
+
 def _parent_column(plan: ObjectPlan) -> list[str]:
     return [plan.mapping.parent.cs_field] if plan.mapping.parent else []
 
@@ -303,3 +361,21 @@ def resolve_parked(store: Store, plan: ObjectPlan) -> int:
     resolved = {child: links[pid].cs_id for child, pid in pending.items() if pid in links}
     store.set_parents(scope, resolved)
     return len(resolved)
+
+
+def apply_deletes(store: Store, connector: Connector, plan: ObjectPlan) -> int:
+    """Records the CRM archived or deleted since the last run: unlink or flag them (per on_delete).
+
+    The cursor is written once, after the last batch: batches are not in time order, so an
+    early commit of a later time could skip deletions after a crash. Re-reading is harmless.
+    """
+    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    since, _ = store.cursor(scope, "deleted")
+    affected, latest = 0, since
+    for batch in connector.read_deleted(plan.external_object, since):
+        affected += store.apply_deletes(scope, [record.id for record in batch], plan.mapping.on_delete, None)
+        stamps = [record.deleted_at for record in batch if record.deleted_at]
+        latest = max([latest, *stamps], key=lambda t: t.timestamp()) if latest else max(stamps, default=None)
+    if latest and latest != since:
+        store.apply_deletes(scope, [], plan.mapping.on_delete, (latest, ""))
+    return affected

@@ -88,7 +88,8 @@ def extract_chunk(
     if not rows.empty:
         last = rows.iloc[-1]
         cursor = (pd.Timestamp(last["updated_at"]).to_pydatetime(), str(int(last["id"])))
-    extra = [i for i in retry_ids if i not in set(rows.index)]
+    present = set(rows.index)
+    extra = [i for i in retry_ids if i not in present]
     if extra:
         retry = store.cs_frame(plan.cs_object, extra, _columns(plan))
         retry.insert(0, "id", retry.index)
@@ -123,7 +124,9 @@ def decide_push(
     changes = push_changes(fields, current, base)
     linked = pd.Series([int(i) in links for i in rows.index], index=rows.index)
     wanted = changes.any(axis=1) | ~linked
-    external, reasons = to_external(plan, current.loc[wanted], options() if wanted.any() else {})
+    sending = changes.loc[wanted].copy()
+    sending.loc[~linked[wanted]] = True  # a create sends every pushed field
+    external, reasons = to_external(plan, current.loc[wanted], options() if wanted.any() else {}, sending)
     rejected = pd.DataFrame({"reason": reasons.dropna(), "rule": "crm_option_match"})
     failed = failures.index.intersection(external.index).difference(rejected.index)
     rejected = pd.concat([rejected, failures.loc[failed, ["reason", "rule"]]])

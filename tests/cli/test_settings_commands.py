@@ -160,3 +160,22 @@ def test_help_lists_the_page_verbs(cli):
         "delete",
     ):
         assert verb in out
+
+
+def test_connect_checks_credentials_with_one_call(cli, hubspot_sandbox, monkeypatch):
+    hubspot_sandbox.app.reset_counters()
+    result = _ok(cli("connect", "hubspot"))
+    assert "Credentials work" in result.stdout
+    assert sum(hubspot_sandbox.app.counters.values()) == 1
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-wrong-canary-token")
+    bad = cli("connect", "hubspot", "--name", "hubspot-two")
+    _one_line_error(bad, "HubSpot")
+    assert "pat-wrong-canary-token" not in bad.stderr + bad.stdout
+    _one_line_error(cli("show", "hubspot-two"), "unknown integration 'hubspot-two'")  # nothing recorded
+
+
+def test_connect_without_credentials_records_and_warns(cli, monkeypatch):
+    monkeypatch.delenv("HUBSPOT_ACCESS_TOKEN", raising=False)
+    result = _ok(cli("connect", "hubspot"))
+    assert "no HubSpot credentials are set yet" in result.stderr

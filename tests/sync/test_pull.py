@@ -1,0 +1,142 @@
+"""Pull decisions on a real store, with CRM pages given as data (no CRM, no Prefect)."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from crmsync import page
+from crmsync.connectors.base import Cursor, ExternalRecord, Page
+from crmsync.mapping.compile import EXTERNAL_ID
+from crmsync.models import Client, RecordLink, Subscription
+from crmsync.store import Store
+from crmsync.sync import pull
+from crmsync.sync.context import open_context
+from crmsync.validation import validate
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _page(*records: tuple[str, dict], at: datetime = T0) -> Page:
+    recs = [ExternalRecord(rid, at + timedelta(seconds=i), values) for i, (rid, values) in enumerate(records)]
+    return Page(recs, Cursor(recs[-1].modified_at, recs[-1].id))
+
+
+def _load(store: Store, cs_object: str, pages: list[Page]) -> pull.PullCounts:
+    ctx = open_context(store, "hubspot", cs_object)
+    chunk = pull.PullChunk(
+        pull.records_frame([r for p in pages for r in p.records], ctx.plan.read_fields()), {}, None
+    )
+    rows = pull.transform(ctx.plan, chunk)
+    checked = validate(rows, cs_object, "pull")
+    batch, counts = pull.decide_pull(store, ctx.plan, chunk, checked.valid, checked.failures)
+    store.apply_pull(ctx.scope, batch, "run")
+    return counts
+
+
+@pytest.fixture
+def store(crmsync_home) -> Store:
+    store = Store()
+    page.connect(store, "hubspot")
+    return store
+
+
+def test_a_crm_only_change_to_a_date_or_amount_is_an_update_not_a_conflict(store):
+    with store.session() as s:
+        client = Client(name="Acme")
+        s.add(client)
+        s.flush()
+        sub = Subscription(
+            client_id=client.id, name="Pro", amount=Decimal("19.99"), end_date=date(2026, 1, 31)
+        )
+        s.add(sub)
+        s.flush()
+        s.add(
+            RecordLink(
+                integration="hubspot",
+                cs_object="subscriptions",
+                cs_id=sub.id,
+                external_object="deals",
+                external_id="D1",
+                synced_values={"name": "Pro", "amount": 19.99, "end_date": "2026-01-31"},
+            )
+        )
+    counts = _load(
+        store,
+        "subscriptions",
+        [_page(("D1", {"dealname": "Pro", "amount": "29.99", "closedate": "2026-03-31", "dealstage": None}))],
+    )
+    assert (counts.updated, counts.conflicts) == (1, 0)
+    with store.session() as s:
+        sub = s.get(Subscription, sub.id)
+    assert (sub.amount, sub.end_date) == (Decimal("29.99"), date(2026, 3, 31))
+
+
+def test_a_linked_record_deleted_in_clientsuccess_is_quarantined_not_crashed(store):
+    with store.session() as s:
+        s.add(
+            RecordLink(
+                integration="hubspot",
+                cs_object="clients",
+                cs_id=999,
+                external_object="companies",
+                external_id="C9",
+                synced_values={"name": "Gone"},
+            )
+        )
+    counts = _load(store, "clients", [_page(("C9", {"name": "Gone Inc", "domain": "gone.example.com"}))])
+    assert (counts.quarantined, counts.updated, counts.created) == (1, 0, 0)
+    [row] = store.quarantine_rows("hubspot")
+    assert row.rule == "cs_record_missing"
+    assert "clients 999" in row.reason
+
+
+def test_the_stream_cuts_bounded_chunks_and_keeps_the_newest_copy_of_a_record():
+    big = _page(*[(f"R{i}", {"name": f"n{i}"}) for i in range(5)])
+    since = Cursor(T0 - timedelta(days=1), "")
+    bulk_like = Page(big.records, since)  # a Bulk page that does not move the cursor
+    last = _page(("R1", {"name": "R1 edited"}), at=T0 + timedelta(hours=1))
+    stream = pull.ChangeStream(iter([bulk_like, last]), size=3)
+    first, cursor = stream.take()
+    assert [r.id for r in first] == ["R0", "R1", "R2"]
+    assert cursor is None  # ended inside a page: nothing safe to commit yet
+    second, cursor = stream.take()
+    assert [r.id for r in second] == ["R3", "R4", "R1"]
+    assert cursor == (last.cursor.modified_at, "R1")
+    assert stream.take() == ([], None)
+    assert stream.exhausted
+
+    class Connector:
+        def read_parents(self, obj, records):
+            return {}
+
+    plan = pull_plan()
+    chunk = pull.extract_chunk(Connector(), plan, pull.ChangeStream(iter([big, last])))
+    assert chunk.frame[EXTERNAL_ID].tolist() == ["R0", "R2", "R3", "R4", "R1"]
+    assert chunk.frame.loc[chunk.frame[EXTERNAL_ID] == "R1", "name"].item() == "R1 edited"
+
+
+def pull_plan():
+    from crmsync.config import DEFAULT_MAPPINGS_DIR
+    from crmsync.mapping.spec import load_mapping
+    from crmsync.sync.plan import build_plan
+
+    mapping = load_mapping(DEFAULT_MAPPINGS_DIR / "hubspot.yaml").for_object("clients", "companies")
+    return build_plan("hubspot", "HubSpot", True, "push-pull", mapping, None)
+
+
+def test_an_unreadable_crm_value_is_quarantined_not_cleared(store):
+    counts = _load(
+        store,
+        "clients",
+        [
+            _page(
+                ("C1", {"name": "Acme", "numberofemployees": "many"}),
+                ("C2", {"name": "Beta", "numberofemployees": "7"}),
+            )
+        ],
+    )
+    assert (counts.created, counts.quarantined) == (1, 1)
+    [row] = store.quarantine_rows("hubspot")
+    assert (row.record_key, row.rule) == ("C1", "crm_value_type")
+    assert row.reason == "numberofemployees 'many' is not a valid int for employees"
