@@ -60,7 +60,7 @@ _NOUNS = (
     "Travel",
     "Works",
 )
-_INDUSTRIES = (
+INDUSTRIES = (
     "Software",
     "Healthcare",
     "Retail",
@@ -70,7 +70,7 @@ _INDUSTRIES = (
     "Media",
     "Logistics",
 )
-_STATUSES = ("Active", "Trial", "Inactive", "Terminated")
+STATUSES = ("Active", "Trial", "Inactive", "Terminated")
 _FIRST = (
     "Ada",
     "Ben",
@@ -156,11 +156,11 @@ def company(index: int) -> dict:
     return {
         "name": name,
         "domain": f"{slug}.example.com",
-        "industry": _pick(_INDUSTRIES, index, 2),
+        "industry": _pick(INDUSTRIES, index, 2),
         "employees": 5 + (index * 37) % 5000,
         "annual_revenue": Decimal(100_000 + (index * 7919) % 50_000_000),
         "phone": f"+1-555-{index % 1000:03d}-{(index * 13) % 10000:04d}",
-        "status": _pick(_STATUSES, index, 3),
+        "status": _pick(STATUSES, index, 3),
         "legacy_cs_id": f"legacy-{index}" if index % LEGACY_ID_EVERY == 0 else None,
         "modified_at": modified_at(index),
     }

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +107,16 @@ def transform(plan: ObjectPlan, chunk: PullChunk) -> pd.DataFrame:
     return to_cs(plan, chunk.frame)
 
 
+class Counts:
+    """Counters of a run that add up chunk by chunk (every field is an int)."""
+
+    def add(self, other: Counts) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+
 @dataclass
-class PullCounts:
+class PullCounts(Counts):
     extracted: int = 0
     created: int = 0
     updated: int = 0
@@ -117,20 +125,6 @@ class PullCounts:
     conflicts: int = 0
     parked: int = 0  # children whose parent is not linked yet
     deleted: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
-
-    def add(self, other: PullCounts) -> None:
-        for name in (
-            "extracted",
-            "created",
-            "updated",
-            "unchanged",
-            "quarantined",
-            "conflicts",
-            "parked",
-            "deleted",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
 def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from crmsync.connectors.base import WriteRequest
 from crmsync.mapping.compile import canonical, to_external
 from crmsync.records import PushBatch, Scope
 from crmsync.sync.merge import push_changes
-from crmsync.sync.pull import CHUNK_SIZE, OVERLAP, json_records
+from crmsync.sync.pull import CHUNK_SIZE, OVERLAP, Counts, json_records
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,16 +46,12 @@ class PushPlan:
 
 
 @dataclass
-class PushCounts:
+class PushCounts(Counts):
     considered: int = 0
     created: int = 0
     updated: int = 0
     unchanged: int = 0
     quarantined: int = 0
-
-    def add(self, other: PushCounts) -> None:
-        for name in ("considered", "created", "updated", "unchanged", "quarantined"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
 
     @property
     def pushed(self) -> int:

@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-STATUS_OPTIONS = ("Active", "Trial", "Inactive", "Terminated")
+from crmsync.sandbox import seed
+
+STATUS_OPTIONS = seed.STATUSES
 # Real HubSpot's industry options are codes (COMPUTER_SOFTWARE, ...); the sandbox uses seed.py's values.
-INDUSTRY_OPTIONS = (
-    "Software",
-    "Healthcare",
-    "Retail",
-    "Manufacturing",
-    "Finance",
-    "Education",
-    "Media",
-    "Logistics",
-)
+INDUSTRY_OPTIONS = seed.INDUSTRIES
 DEALSTAGE_OPTIONS = (
     "appointmentscheduled",
     "qualifiedtobuy",

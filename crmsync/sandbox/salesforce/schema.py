@@ -10,16 +10,9 @@ from typing import Any
 from crmsync.sandbox import seed
 
 API_VERSION = "59.0"
-STATUS_VALUES = ("Active", "Trial", "Inactive", "Terminated")
+STATUS_VALUES = seed.STATUSES
 INDUSTRY_VALUES = (
-    "Software",
-    "Healthcare",
-    "Retail",
-    "Manufacturing",
-    "Finance",
-    "Education",
-    "Media",
-    "Logistics",
+    *seed.INDUSTRIES,
     "Technology",
     "Other",
 )
