@@ -127,6 +127,20 @@ def reconcile(store: Store) -> list[str]:
     return lines
 
 
+def remove_deployments(integration: str) -> list[str]:
+    """Delete an integration's deployments from the Prefect server (part of deleting it)."""
+    _require_server()
+    from prefect.client.orchestration import get_client
+
+    removed = []
+    with get_client(sync_client=True) as client:
+        for deployment in client.read_deployments():
+            if TAG in (deployment.tags or []) and deployment.parameters.get("integration") == integration:
+                client.delete_deployment(deployment.id)
+                removed.append(f"{deployment.name}: removed")
+    return removed
+
+
 def run_deployment(integration: str, cs_object: str | None = None) -> str:
     """Start a run of the integration's (or one object's) deployment on the server; don't wait."""
     _require_server()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -195,4 +196,9 @@ def delete(
         if typed != integration:
             render.fail("not deleted: the name did not match")
     page.delete(store, integration)
+    if os.environ.get("PREFECT_API_URL"):  # its deployments go too, where a server has them
+        from crmsync.deploy import remove_deployments
+
+        for line in remove_deployments(integration):
+            render.console.print(f"deployment {line}", highlight=False)
     render.console.print(f"Deleted integration [cyan]{integration}[/]. It cannot be undone.")

@@ -3,7 +3,7 @@
 from prefect.client.orchestration import get_client
 
 from crmsync import page
-from crmsync.deploy import desired_deployments, reconcile
+from crmsync.deploy import desired_deployments, reconcile, remove_deployments
 from crmsync.store import Store
 
 
@@ -46,6 +46,7 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
     assert all(d.global_concurrency_limit.limit == 1 for d in deployments.values())
 
     page.delete(store, "salesforce-eu")
+    assert len(remove_deployments("salesforce-eu")) == 4  # what `crmsync delete` does with a server
     reconcile(store)
     with get_client(sync_client=True) as client:
         names = {d.name for d in client.read_deployments() if "crmsync" in (d.tags or [])}
