@@ -109,8 +109,19 @@ CRMS = {
 }
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request, crmsync_home, monkeypatch) -> str:
+    """The store of a pipeline test: the SQLite default, then PostgreSQL (its own schema)."""
+    if request.param == "postgres":
+        from tests.fixtures.store import postgres_schema_url
+
+        url = postgres_schema_url(request.getfixturevalue("postgres_database"))
+        monkeypatch.setenv("CRMSYNC_DATABASE_URL", url.render_as_string(hide_password=False))
+    return request.param
+
+
 @pytest.fixture(params=sorted(CRMS))
-def crm(request, prefect_api, crmsync_home, monkeypatch) -> Crm:
+def crm(request, prefect_api, backend, monkeypatch) -> Crm:
     """A seeded sandbox of each kind (40 companies, 60 contacts, 30 deals), env pointed at it."""
     kind = request.param
     sizes = {"companies": 40, "contacts": 60, "deals": 30}

@@ -42,8 +42,9 @@ def _domain(value):
     return TRANSFORMS["domain_from_url"](pd.Series([value], dtype="object")).iloc[0]
 
 
-def test_first_sync_mirrors_the_crm(crm):
+def test_first_sync_mirrors_the_crm(crm, backend):
     store = _connect(crm.kind)
+    assert store.engine.dialect.name == {"sqlite": "sqlite", "postgres": "postgresql"}[backend]
     result = sync_integration(crm.kind)
     assert [o["status"] for o in result["objects"]] == ["completed"] * 3
 
