@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
 
 from crmsync import config
+from crmsync.commits import ChunkCommits
 from crmsync.errors import CrmsyncError
 from crmsync.models import (
     Conflict,
@@ -78,7 +79,7 @@ def _describe(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
-class Store(RecordStore):
+class Store(RecordStore, ChunkCommits):
     """crmsync's database: settings, sync state and the ClientSuccess objects."""
 
     def __init__(self, url: str | None = None, engine: sa.Engine | None = None):

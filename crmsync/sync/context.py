@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from crmsync import config
 from crmsync.records import Scope
+from crmsync.store import StoreError
 from crmsync.sync.plan import ObjectPlan, build_plan
 
 if TYPE_CHECKING:
@@ -59,9 +61,6 @@ def open_context(
     mapping = integration_mapping(store, integration)
     object_mapping = mapping.for_object(cs_object, setting.external_object)
     if object_mapping is None:
-        from crmsync import config
-        from crmsync.store import StoreError
-
         raise StoreError(
             f"{config.mapping_path(integration)}: objects: no field mappings for "
             f"{cs_object} -> {setting.external_object}"
@@ -70,16 +69,20 @@ def open_context(
     clients = next(s.external_object for s in settings if s.cs_object == "clients")
     # The CRM's ClientSuccess-id field identifies a record of one CS object only while no other
     # CS object points at the same CRM object (clients and subscriptions both from deals).
-    shared = any(s.external_object == setting.external_object for s in settings if s.cs_object != cs_object)
+    sharing = [
+        s for s in settings if s.external_object == setting.external_object and s.cs_object != cs_object
+    ]
     plan = build_plan(
         integration=integration,
         crm=row.header,
         enabled=row.enabled,
         direction=setting.direction,
         mapping=object_mapping,
-        key_field=None if shared else key_field(row.kind, setting.external_object),
+        key_field=None if sharing else key_field(row.kind, setting.external_object),
         parent_external_object=clients,
     )
+    if plan.push_fields:
+        _refuse_shared_pushes(plan, row.enabled, mapping, sharing, config.mapping_path(integration))
     factory = connector_factory or (lambda: open_connector(row.kind))
     return RunContext(
         store=store,
@@ -88,6 +91,21 @@ def open_context(
         connector_factory=factory,
         progress=progress or _progress.get("on"),
     )
+
+
+def _refuse_shared_pushes(plan: ObjectPlan, enabled: bool, mapping, sharing, path) -> None:
+    """Two CS objects may both read one CRM object, but only one may write it: their ids would collide."""
+    for other in sharing:
+        other_mapping = mapping.for_object(other.cs_object, other.external_object)
+        if other_mapping is None:
+            continue
+        other_plan = build_plan(plan.integration, plan.crm, enabled, other.direction, other_mapping, None)
+        if other_plan.push_fields:
+            raise StoreError(
+                f"{path}: objects: {plan.cs_object} and {other.cs_object} both push to "
+                f"{plan.external_object}, where their ClientSuccess ids would collide; "
+                "set one of them to pull or disabled"
+            )
 
 
 _progress: dict[str, Progress] = {}

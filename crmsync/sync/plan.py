@@ -12,6 +12,8 @@ from functools import cache
 from crmsync.mapping.spec import FieldMapping, ObjectMapping
 from crmsync.settings import Effective, ObjectDirection, effective_direction
 
+PARENT_SYNCED = "_parent"  # a link's synced values keep the CS parent id last synced under this key
+
 
 @cache
 def cs_kind(cs_object: str, field: str) -> str:

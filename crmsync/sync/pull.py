@@ -15,7 +15,7 @@ from crmsync.connectors.base import Cursor
 from crmsync.mapping.compile import EXTERNAL_ID, MODIFIED_AT, canonical, records_frame, to_cs, unreadable
 from crmsync.records import PullBatch, Scope
 from crmsync.sync.merge import merge_pull
-from crmsync.sync.plan import cs_kind
+from crmsync.sync.plan import PARENT_SYNCED, cs_kind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -226,6 +226,8 @@ def decide_pull(
             if plan.mapping.parent:
                 record[plan.mapping.parent.cs_field] = parent[0] if parent else None
             pending = parent[1] if parent and parent[0] is None else None
+            if parent and parent[0] is not None:
+                base[PARENT_SYNCED] = parent[0]
             record["_link"] = {"external_id": eid, "synced_values": base, "parent_external_id": pending}
             batch.creates.append(record)
             counts.parked += pending is not None
@@ -277,22 +279,26 @@ def _merge_known(
         pd.to_datetime(current["updated_at"], utc=True),
     )
     parent_cs = {eid: parent_of[eid][0] for eid in ids[sel] if eid in parent_of}
-    parent_changed = pd.Series(False, index=sel)
-    if plan.mapping.parent:
+    parent_changed = take_parent = pd.Series(False, index=sel)
+    if plan.mapping.parent:  # the parent merges like a field: the side that moved it wins
         column = plan.mapping.parent.cs_field
-        wanted = ids[sel].map(parent_cs)
-        resolved = wanted.notna()
-        parent_changed = resolved & (wanted != current[column])
-        merged.values[column] = wanted.where(resolved, current[column])
+        crm_parent = pd.to_numeric(ids[sel].map(parent_cs), errors="coerce")
+        last = pd.to_numeric(ids[sel].map(lambda eid: _last_parent(links, eid)), errors="coerce")
+        cs_parent = pd.to_numeric(current[column], errors="coerce")
+        take_parent = (crm_parent.notna() & (last.isna() | (crm_parent != last))).fillna(False).astype(bool)
+        parent_changed = take_parent & (crm_parent != cs_parent).fillna(True).astype(bool)
+        merged.values[column] = crm_parent.where(take_parent, cs_parent)
     changed = merged.changed | parent_changed
     update_columns = names + _parent_column(plan)
     db_values = db_records(plan, merged.values.loc[changed, update_columns])
     for row_id, record in zip(cs_ids[changed], db_values, strict=True):
         batch.updates.append({"id": int(row_id), **record})
     base_values = json_records(merged.base[names])
-    for eid, row_id, values in zip(ids[sel], cs_ids, base_values, strict=True):
+    for row, eid, row_id, values in zip(sel, ids[sel], cs_ids, base_values, strict=True):
         previous = links[eid].synced_values if eid in links else {}
         parent = parent_of.get(eid)
+        if take_parent[row]:  # both sides now have the CRM's parent
+            values[PARENT_SYNCED] = parent[0]
         link = {
             "cs_id": int(row_id),
             "synced_values": {**previous, **values},
@@ -338,6 +344,11 @@ def _quarantine_vanished(plan, batch, counts, ext, ids, cs_ids) -> None:
     counts.quarantined += len(index)
 
 
+def _last_parent(links: dict, eid: str) -> int | None:
+    link = links.get(eid)
+    return link.synced_values.get(PARENT_SYNCED) if link else None
+
+
 def _parent_column(plan: ObjectPlan) -> list[str]:
     return [plan.mapping.parent.cs_field] if plan.mapping.parent else []
 
@@ -353,7 +364,7 @@ def resolve_parked(store: Store, plan: ObjectPlan) -> int:
     parent_scope = Scope(plan.integration, plan.mapping.parent.cs_object, plan.parent_external_object)
     links = store.links_by_external(parent_scope, sorted(set(pending.values())))
     resolved = {child: links[pid].cs_id for child, pid in pending.items() if pid in links}
-    store.set_parents(scope, resolved)
+    store.set_parents(scope, plan.mapping.parent.cs_field, resolved)
     return len(resolved)
 
 

@@ -17,6 +17,7 @@ from crmsync.connectors.base import WriteRequest
 from crmsync.mapping.compile import canonical, to_external
 from crmsync.records import PushBatch, Scope
 from crmsync.sync.merge import push_changes
+from crmsync.sync.plan import PARENT_SYNCED
 from crmsync.sync.pull import CHUNK_SIZE, OVERLAP, Counts, json_records
 
 if TYPE_CHECKING:
@@ -119,7 +120,8 @@ def decide_push(
         base[f"{f.cs}?"] = [f.cs in values for values in synced]
     changes = push_changes(fields, current, base)
     linked = pd.Series([int(i) in links for i in rows.index], index=rows.index)
-    wanted = changes.any(axis=1) | ~linked
+    moved = _parent_moved(plan, rows, synced) & linked  # e.g. a contact moved to another client
+    wanted = changes.any(axis=1) | ~linked | moved
     sending = changes.loc[wanted].copy()
     sending.loc[~linked[wanted]] = True  # a create sends every pushed field
     external, reasons = to_external(plan, current.loc[wanted], options() if wanted.any() else {}, sending)
@@ -127,7 +129,8 @@ def decide_push(
     failed = failures.index.intersection(external.index).difference(rejected.index)
     rejected = pd.concat([rejected, failures.loc[failed, ["reason", "rule"]]])
     go = external.index.difference(rejected.index, sort=False)
-    parents = _parent_ids(store, plan, rows.loc[go])
+    # The parent is (re)set on creates and moves only: an ordinary update leaves it alone.
+    parents = _parent_ids(store, plan, rows.loc[go[~linked[go].to_numpy() | moved[go].to_numpy()]])
     requests, sent = [], {}
     values_by_row = json_records(external.loc[go])
     canon_by_row = json_records(current.loc[go])
@@ -138,6 +141,8 @@ def decide_push(
             keep = {f.external for f in fields if changed[f.cs]}
             values = {k: v for k, v in values.items() if k in keep}
             canon = {f.cs: canon[f.cs] for f in fields if changed[f.cs]}
+        if int(cs_id) in parents:
+            canon[PARENT_SYNCED] = int(rows.at[cs_id, plan.mapping.parent.cs_field])
         key = str(int(cs_id))
         requests.append(
             WriteRequest(
@@ -149,6 +154,17 @@ def decide_push(
         )
         sent[key] = canon
     return PushPlan(requests=requests, sent=sent, rejected=rejected, unchanged=int((~wanted).sum()))
+
+
+def _parent_moved(plan: ObjectPlan, rows: pd.DataFrame, synced: list[dict[str, Any]]) -> pd.Series:
+    """True where the CS parent differs from the parent last synced (records with a parent only)."""
+    import pandas as pd
+
+    if not plan.mapping.parent:
+        return pd.Series(False, index=rows.index)
+    current = pd.to_numeric(rows[plan.mapping.parent.cs_field], errors="coerce")
+    last = pd.to_numeric(pd.Series([s.get(PARENT_SYNCED) for s in synced], index=rows.index), errors="coerce")
+    return (current.notna() & (current != last)).fillna(False).astype(bool)
 
 
 def _parent_ids(store: Store, plan: ObjectPlan, rows: pd.DataFrame) -> dict[int, str]:

@@ -212,3 +212,28 @@ def test_killed_mid_load_then_rerun_loses_and_duplicates_nothing(crm, prefect_ap
     assert len(set(links.values())) == 70
     assert len(_rows(store, Contact)) == 60
     assert len(_links(store, crm.kind, "contacts")) == 60
+
+
+def test_a_contact_moved_to_another_client_moves_in_the_crm_and_nothing_echoes(crm):
+    store = _connect(crm.kind)
+    sync_integration(crm.kind)
+    clients = _links(store, crm.kind, "clients")
+    contact_id, contact_ext = sorted(_links(store, crm.kind, "contacts").items())[0]
+    current_client = _rows(store, Contact)[contact_id].client_id
+    new_client = next(cs_id for cs_id in sorted(clients) if cs_id != current_client)
+    with store.session() as s:
+        s.exec(sa.update(Contact).where(Contact.id == contact_id).values(client_id=new_client))
+
+    crm.reset()
+    result = sync_integration(crm.kind, ["contacts"])
+
+    assert result["objects"][0]["pushed"] == 1
+    connector = crm.connector
+    obj = crm.objects["contacts"]
+    parents = connector.read_parents(obj, connector.read_by_ids(obj, [contact_ext], [crm.fields["email"]]))
+    assert parents[contact_ext] == clients[new_client]
+    crm.reset()
+    again = sync_integration(crm.kind)
+    assert crm.write_calls() == 0
+    assert _rows(store, Contact)[contact_id].client_id == new_client
+    assert [o["pushed"] for o in again["objects"]] == [0, 0, 0]

@@ -9,7 +9,7 @@ from crmsync import page
 from crmsync.connectors.base import Cursor, ExternalRecord, Page
 from crmsync.mapping.compile import EXTERNAL_ID
 from crmsync.models import Client, RecordLink, Subscription
-from crmsync.store import Store
+from crmsync.store import Store, StoreError
 from crmsync.sync import pull
 from crmsync.sync.context import open_context
 from crmsync.validation import validate
@@ -140,3 +140,25 @@ def test_an_unreadable_crm_value_is_quarantined_not_cleared(store):
     [row] = store.quarantine_rows("hubspot")
     assert (row.record_key, row.rule) == ("C1", "crm_value_type")
     assert row.reason == "numberofemployees 'many' is not a valid int for employees"
+
+
+def test_two_objects_may_not_both_push_into_one_crm_object(store):
+    store.point_object("hubspot", "clients", "deals")  # clients and subscriptions both on deals
+    mapping = store.object_setting("hubspot", "clients")
+    assert mapping.external_object == "deals"
+    ctx = open_context(store, "hubspot", "subscriptions")  # clients <- deals only pulls: fine
+    assert ctx.plan.key_field is None  # a deal's clientsuccess_id no longer says which object it is
+    path = store_mapping_path()
+    text = path.read_text().replace(
+        "      - {cs: name, external: dealname, direction: pull}",
+        "      - {cs: name, external: dealname, direction: both}",
+    )
+    path.write_text(text)
+    with pytest.raises(StoreError, match="clients and subscriptions both push to deals"):
+        open_context(store, "hubspot", "clients")
+
+
+def store_mapping_path():
+    from crmsync import config
+
+    return config.mapping_path("hubspot")

@@ -95,6 +95,9 @@ class BatchWriter:
         id_property = UPSERT_ID_PROPERTY[self.obj]
         for index, request in enumerate(requests):
             payload = {name: to_wire(value) for name, value in request.values.items()}
+            if request.external_id and not payload:  # only its company changes: no update call
+                self.results[index] = WriteResult(request.key, True, str(request.external_id))
+                continue
             if request.external_id:
                 slot, bucket = _Slot(index, request, str(request.external_id), payload), linked
             else:
