@@ -1,5 +1,8 @@
 """The sync flows. Each reads like the design: extract, transform, validate, load.
 
+Chunks, frames and the run context are passed to tasks ``quote``d: Prefect would otherwise
+walk every element of them (10,000 links are ~500,000 visits) to track task dependencies.
+
 ``sync_integration`` checks the global toggle, then runs each object that is not disabled,
 in dependency order (clients, contacts, subscriptions), as a subflow named for the pair,
 so every integration × object is its own run in the Prefect UI.
@@ -13,6 +16,7 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from crmsync.models import utcnow
 from crmsync.settings import CS_OBJECTS
@@ -30,19 +34,26 @@ def _pull(ctx: RunContext, run_id: str, since: datetime | None, until: datetime 
     cursor = pull.start_cursor(ctx.store.cursor(ctx.scope, "pull"), since)
     stream = pull.open_changes(ctx.connector, ctx.plan, cursor, until)
     while True:
-        chunk = extract_crm_changes(ctx, stream)
+        chunk = extract_crm_changes(quote(ctx), quote(stream))
         if chunk.empty:
             break
-        rows = transform_pulled(ctx, chunk)
-        checked = validate_chunk(ctx, rows, "pull")
+        rows = transform_pulled(quote(ctx), quote(chunk))
+        checked = validate_chunk(quote(ctx), quote(rows), "pull")
         counts.add(
-            load_pulled(ctx, chunk, checked.valid, checked.failures, run_id, move_cursor=since is None)
+            load_pulled(
+                quote(ctx),
+                quote(chunk),
+                quote(checked.valid),
+                quote(checked.failures),
+                run_id,
+                move_cursor=since is None,
+            )
         )
         ctx.report("pull", len(chunk.frame))
         if not chunk.more:
             break
-    counts.parked -= link_parked_children(ctx)
-    counts.deleted = apply_deletes(ctx)
+    counts.parked -= link_parked_children(quote(ctx))
+    counts.deleted = apply_deletes(quote(ctx))
     return counts
 
 
@@ -54,17 +65,17 @@ def _push(ctx: RunContext, run_id: str) -> push.PushCounts:
 
     def live_options() -> dict:  # one describe call per run, and only if something is pushed
         if not read:
-            read.append(read_options(ctx))
+            read.append(read_options(quote(ctx)))
         return read[0]
 
     while True:
-        chunk = extract_cs_changes(ctx, position, retry_ids)
+        chunk = extract_cs_changes(quote(ctx), position, retry_ids)
         retry_ids = []
-        if chunk.rows.empty:
+        if chunk.empty:
             break
-        checked = validate_chunk(ctx, chunk.rows, "push")
-        counts.add(push_chunk(ctx, chunk, live_options, checked.failures, run_id))
-        ctx.report("push", len(chunk.rows))
+        checked = validate_chunk(quote(ctx), quote(chunk.rows), "push")
+        counts.add(push_chunk(quote(ctx), quote(chunk), live_options, quote(checked.failures), run_id))
+        ctx.report("push", chunk.read)
         if chunk.cursor is None:
             break
         position = chunk.cursor

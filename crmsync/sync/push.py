@@ -30,10 +30,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class PushChunk:
-    """CS records to consider for a push, with their links, and the cursor after them."""
+    """CS records that changed since they were last synced, and how; the cursor after the chunk."""
 
-    rows: pd.DataFrame  # indexed by CS id; pushed fields (canonical), parent column, updated_at
+    rows: pd.DataFrame  # indexed by CS id: only the records to send; raw CS values
+    current: pd.DataFrame  # the same rows' pushed fields, in canonical form
+    changes: pd.DataFrame  # per row and pushed field: differs from the last-synced value
+    linked: pd.Series  # per row: already linked to a CRM record
+    moved: pd.Series  # per row: its parent differs from the parent last synced
+    links: dict[int, Any]  # CS id -> RecordLink
+    read: int  # records read from the store for this chunk
     cursor: tuple[datetime, str] | None
+
+    @property
+    def empty(self) -> bool:
+        return self.read == 0
 
 
 @dataclass
@@ -77,7 +87,8 @@ def extract_chunk(
     retry_ids: list[int],
     size: int = CHUNK_SIZE,
 ) -> PushChunk:
-    """Up to ``size`` CS records changed after ``since``, plus quarantined ones to retry."""
+    """Up to ``size`` CS records updated after ``since`` (plus quarantined ones to retry), kept
+    only where a pushed field or the parent differs from what was last synced."""
     import pandas as pd
 
     rows = store.changed_records(plan.cs_object, since, _columns(plan), size)
@@ -91,7 +102,36 @@ def extract_chunk(
         retry = store.cs_frame(plan.cs_object, extra, _columns(plan))
         retry.insert(0, "id", retry.index)
         rows = pd.concat([rows, retry])
-    return PushChunk(rows=rows, cursor=cursor)
+    return _changed(store, plan, rows, cursor)
+
+
+def _changed(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cursor) -> PushChunk:
+    """Compare each record with its last-synced values; keep those with something to send."""
+    import pandas as pd
+
+    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    fields = plan.push_fields
+    current = pd.DataFrame({f.cs: canonical(rows[f.cs], f.kind) for f in fields}, index=rows.index)
+    links = store.links_by_cs(scope, rows.index.tolist())
+    synced = [links[int(i)].synced_values if int(i) in links else {} for i in rows.index]
+    base = pd.DataFrame.from_records(synced, columns=[f.cs for f in fields], index=rows.index)
+    base = base.astype("object")
+    for f in fields:
+        base[f"{f.cs}?"] = [f.cs in values for values in synced]
+    changes = push_changes(fields, current, base)
+    linked = pd.Series([int(i) in links for i in rows.index], index=rows.index, dtype=bool)
+    moved = _parent_moved(plan, rows, synced) & linked  # e.g. a contact moved to another client
+    wanted = changes.any(axis=1) | ~linked | moved
+    return PushChunk(
+        rows=rows[wanted],
+        current=current[wanted],
+        changes=changes[wanted],
+        linked=linked[wanted],
+        moved=moved[wanted],
+        links=links,
+        read=len(rows),
+        cursor=cursor,
+    )
 
 
 def decide_push(
@@ -107,30 +147,23 @@ def decide_push(
     """
     import pandas as pd
 
-    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
-    rows = chunk.rows
-    fields = plan.push_fields
-    current = pd.DataFrame({f.cs: canonical(rows[f.cs], f.kind) for f in fields}, index=rows.index)
-    links = store.links_by_cs(scope, rows.index.tolist())
-    synced = [links[int(i)].synced_values if int(i) in links else {} for i in rows.index]
-    base = pd.DataFrame.from_records(synced, columns=[f.cs for f in fields], index=rows.index).astype(
-        "object"
+    rows, current, changes, linked, links = (
+        chunk.rows,
+        chunk.current,
+        chunk.changes,
+        chunk.linked,
+        chunk.links,
     )
-    for f in fields:
-        base[f"{f.cs}?"] = [f.cs in values for values in synced]
-    changes = push_changes(fields, current, base)
-    linked = pd.Series([int(i) in links for i in rows.index], index=rows.index)
-    moved = _parent_moved(plan, rows, synced) & linked  # e.g. a contact moved to another client
-    wanted = changes.any(axis=1) | ~linked | moved
-    sending = changes.loc[wanted].copy()
-    sending.loc[~linked[wanted]] = True  # a create sends every pushed field
-    external, reasons = to_external(plan, current.loc[wanted], options() if wanted.any() else {}, sending)
+    fields = plan.push_fields
+    sending = changes.copy()
+    sending.loc[~linked] = True  # a create sends every pushed field
+    external, reasons = to_external(plan, current, options() if len(rows) else {}, sending)
     rejected = pd.DataFrame({"reason": reasons.dropna(), "rule": "crm_option_match"})
     failed = failures.index.intersection(external.index).difference(rejected.index)
     rejected = pd.concat([rejected, failures.loc[failed, ["reason", "rule"]]])
     go = external.index.difference(rejected.index, sort=False)
     # The parent is (re)set on creates and moves only: an ordinary update leaves it alone.
-    parents = _parent_ids(store, plan, rows.loc[go[~linked[go].to_numpy() | moved[go].to_numpy()]])
+    parents = _parent_ids(store, plan, rows.loc[go[~linked[go].to_numpy() | chunk.moved[go].to_numpy()]])
     requests, sent = [], {}
     values_by_row = json_records(external.loc[go])
     canon_by_row = json_records(current.loc[go])
@@ -153,7 +186,7 @@ def decide_push(
             )
         )
         sent[key] = canon
-    return PushPlan(requests=requests, sent=sent, rejected=rejected, unchanged=int((~wanted).sum()))
+    return PushPlan(requests=requests, sent=sent, rejected=rejected, unchanged=chunk.read - len(rows))
 
 
 def _parent_moved(plan: ObjectPlan, rows: pd.DataFrame, synced: list[dict[str, Any]]) -> pd.Series:
@@ -186,7 +219,7 @@ def record_results(
     links = store.links_by_cs(scope, [int(k) for k in decided.sent])
     taken = store.links_by_external(scope, [r.external_id for r in results if r.ok and r.external_id])
     batch = PushBatch(cursor=chunk.cursor)
-    counts = PushCounts(considered=len(chunk.rows), unchanged=decided.unchanged)
+    counts = PushCounts(considered=chunk.read, unchanged=decided.unchanged)
     raw = dict(zip(chunk.rows.index.astype(str), json_records(chunk.rows), strict=True))
     for cs_id, row in decided.rejected.iterrows():
         batch.quarantine.append(
