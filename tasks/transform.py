@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 @task(name="transform pulled records", cache_policy=NO_CACHE)
 def transform_pulled(ctx: RunContext, chunk: pull.PullChunk) -> pd.DataFrame:
-    """CRM records as ClientSuccess rows: renames, value maps, named transforms, type casts."""
-    return pull.transform(ctx.plan, chunk)
+    """CRM records as ClientSuccess rows (renames, value maps, named transforms, type casts),
+    less those identical to what was last synced."""
+    return pull.drop_unchanged(ctx.store, ctx.plan, chunk, pull.transform(ctx.plan, chunk))
 
 
 @task(name="read CRM options", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

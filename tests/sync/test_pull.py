@@ -162,3 +162,19 @@ def store_mapping_path():
     from crmsync import config
 
     return config.mapping_path("hubspot")
+
+
+def test_records_identical_to_the_last_sync_stop_before_validation(store):
+    first = _page(
+        ("C1", {"name": "Acme", "domain": "acme.com"}), ("C2", {"name": "Beta", "domain": "beta.com"})
+    )
+    assert _load(store, "clients", [first]).created == 2
+    ctx = open_context(store, "hubspot", "clients")
+    again = _page(
+        ("C1", {"name": "Acme", "domain": "acme.com"}), ("C2", {"name": "Beta 2", "domain": "beta.com"})
+    )
+    chunk = pull.PullChunk(pull.records_frame(again.records, ctx.plan.read_fields()), {}, None)
+    rows = pull.drop_unchanged(store, ctx.plan, chunk, pull.transform(ctx.plan, chunk))
+    assert chunk.frame.loc[rows.index, EXTERNAL_ID].tolist() == ["C2"]
+    _, counts = pull.decide_pull(store, ctx.plan, chunk, rows, rows.iloc[0:0].assign(rule="", reason=""))
+    assert (counts.extracted, counts.unchanged, counts.updated) == (2, 1, 1)
