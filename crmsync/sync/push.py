@@ -167,10 +167,10 @@ def decide_push(
     requests, sent = [], {}
     values_by_row = json_records(external.loc[go])
     canon_by_row = json_records(current.loc[go])
-    for cs_id, values, canon in zip(go, values_by_row, canon_by_row, strict=True):
+    changed_by_row = changes.loc[go].to_dict(orient="records")
+    for cs_id, values, canon, changed in zip(go, values_by_row, canon_by_row, changed_by_row, strict=True):
         link = links.get(int(cs_id))
         if link is not None:  # an update sends only what changed on the CS side
-            changed = changes.loc[cs_id]
             keep = {f.external for f in fields if changed[f.cs]}
             values = {k: v for k, v in values.items() if k in keep}
             canon = {f.cs: canon[f.cs] for f in fields if changed[f.cs]}
@@ -221,9 +221,10 @@ def record_results(
     batch = PushBatch(cursor=chunk.cursor)
     counts = PushCounts(considered=chunk.read, unchanged=decided.unchanged)
     raw = dict(zip(chunk.rows.index.astype(str), json_records(chunk.rows), strict=True))
-    for cs_id, row in decided.rejected.iterrows():
+    rejected = decided.rejected
+    for cs_id, reason, rule in zip(rejected.index, rejected["reason"], rejected["rule"], strict=True):
         batch.quarantine.append(
-            {"record_key": str(cs_id), "raw": raw[str(cs_id)], "reason": row["reason"], "rule": row["rule"]}
+            {"record_key": str(cs_id), "raw": raw[str(cs_id)], "reason": reason, "rule": rule}
         )
     for result in results:
         if not result.ok:
