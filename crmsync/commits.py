@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from crmsync.models import CS_MODELS, Conflict, QuarantineRecord, RecordLink, SyncCursor, utcnow
-from crmsync.records import PullBatch, PushBatch, Scope
+from crmsync.records import PullBatch, PushBatch, Scope, in_scope
 
 
 def _upsert(
@@ -125,12 +125,7 @@ class ChunkCommits:
         affected = 0
         with self.session() as s:
             if external_ids and policy != "ignore":
-                where = (
-                    RecordLink.integration == scope.integration,
-                    RecordLink.cs_object == scope.cs_object,
-                    RecordLink.external_object == scope.external_object,
-                    col(RecordLink.external_id).in_(list(external_ids)),
-                )
+                where = (*in_scope(scope), col(RecordLink.external_id).in_(list(external_ids)))
                 if policy == "unlink":
                     affected = s.exec(sa.delete(RecordLink).where(*where)).rowcount
                 else:

@@ -53,6 +53,15 @@ class PushBatch:
     cursor: tuple[datetime, str] | None = None
 
 
+def in_scope(scope: Scope) -> tuple[sa.ColumnElement[bool], ...]:
+    """The WHERE conditions that select one scope's links."""
+    return (
+        RecordLink.integration == scope.integration,
+        RecordLink.cs_object == scope.cs_object,
+        RecordLink.external_object == scope.external_object,
+    )
+
+
 class RecordStore:
     """Mixed into ``Store``: reads and writes of the sync itself. Needs ``self.session()``."""
 
@@ -65,27 +74,18 @@ class RecordStore:
             return (row.position_at, row.position_id) if row else (None, "")
 
     def links_by_external(self, scope: Scope, external_ids: Sequence[str]) -> dict[str, RecordLink]:
+        """The scope's links of these CRM records, by CRM id."""
         with self.session() as s:
             rows = s.exec(
-                select(RecordLink).where(
-                    RecordLink.integration == scope.integration,
-                    RecordLink.cs_object == scope.cs_object,
-                    RecordLink.external_object == scope.external_object,
-                    col(RecordLink.external_id).in_(list(external_ids)),
-                )
+                select(RecordLink).where(*in_scope(scope), col(RecordLink.external_id).in_(external_ids))
             )
             return {row.external_id: row for row in rows}
 
     def links_by_cs(self, scope: Scope, cs_ids: Sequence[int]) -> dict[int, RecordLink]:
+        """The scope's links of these CS records, by CS id."""
+        ids = [int(i) for i in cs_ids]
         with self.session() as s:
-            rows = s.exec(
-                select(RecordLink).where(
-                    RecordLink.integration == scope.integration,
-                    RecordLink.cs_object == scope.cs_object,
-                    RecordLink.external_object == scope.external_object,
-                    col(RecordLink.cs_id).in_([int(i) for i in cs_ids]),
-                )
-            )
+            rows = s.exec(select(RecordLink).where(*in_scope(scope), col(RecordLink.cs_id).in_(ids)))
             return {row.cs_id: row for row in rows}
 
     def pending_parents(self, scope: Scope) -> dict[int, str]:
@@ -93,10 +93,7 @@ class RecordStore:
         with self.session() as s:
             rows = s.exec(
                 select(RecordLink.cs_id, RecordLink.parent_external_id).where(
-                    RecordLink.integration == scope.integration,
-                    RecordLink.cs_object == scope.cs_object,
-                    RecordLink.external_object == scope.external_object,
-                    col(RecordLink.parent_external_id).is_not(None),
+                    *in_scope(scope), col(RecordLink.parent_external_id).is_not(None)
                 )
             )
             return dict(rows.all())
@@ -115,11 +112,7 @@ class RecordStore:
     def match_keys(self, scope: Scope, column: str, values: Sequence[str]) -> dict[str, int]:
         """Unlinked CS records whose ``column`` equals one of ``values``, case-insensitively."""
         table = CS_MODELS[scope.cs_object].__table__
-        linked = sa.select(RecordLink.cs_id).where(
-            RecordLink.integration == scope.integration,
-            RecordLink.cs_object == scope.cs_object,
-            RecordLink.external_object == scope.external_object,
-        )
+        linked = sa.select(RecordLink.cs_id).where(*in_scope(scope))
         wanted = sorted({v.lower() for v in values})
         statement = (
             sa.select(sa.func.lower(table.c[column]), table.c.id)
@@ -142,11 +135,7 @@ class RecordStore:
     def unlinked_ids(self, scope: Scope, ids: Sequence[int]) -> set[int]:
         """Those of ``ids`` that exist as CS records and are not linked in this scope."""
         table = CS_MODELS[scope.cs_object].__table__
-        linked = sa.select(RecordLink.cs_id).where(
-            RecordLink.integration == scope.integration,
-            RecordLink.cs_object == scope.cs_object,
-            RecordLink.external_object == scope.external_object,
-        )
+        linked = sa.select(RecordLink.cs_id).where(*in_scope(scope))
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(table.c.id).where(table.c.id.in_(list(ids)), table.c.id.not_in(linked))
