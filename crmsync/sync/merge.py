@@ -33,6 +33,18 @@ def _casefold(field: FieldPlan) -> bool:
     return bool(field.mapping.value_map)
 
 
+def base_frame(fields: tuple[FieldPlan, ...], synced: list[dict], index: pd.Index) -> pd.DataFrame:
+    """Links' last-synced values as a frame, with a ``<field>?`` column telling which were ever synced."""
+    import pandas as pd
+
+    names = [f.cs for f in fields]
+    base = pd.DataFrame.from_records(synced, columns=names, index=index).astype("object")
+    base = base.where(base.notna(), None)
+    for name in names:
+        base[f"{name}?"] = [name in values for values in synced]
+    return base
+
+
 def merge_pull(
     fields: tuple[FieldPlan, ...],
     pulled: pd.DataFrame,

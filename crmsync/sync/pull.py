@@ -22,7 +22,7 @@ from crmsync.mapping.compile import (
     unreadable,
 )
 from crmsync.records import PullBatch, Scope
-from crmsync.sync.merge import merge_pull
+from crmsync.sync.merge import base_frame, merge_pull
 from crmsync.sync.plan import PARENT_SYNCED, cs_kind
 
 if TYPE_CHECKING:
@@ -132,7 +132,7 @@ def drop_unchanged(store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.Da
     if sel.empty:
         return rows
     synced = [links[eid].synced_values for eid in ids[sel]]
-    base = _base_frame(plan, synced, sel)
+    base = base_frame(plan.pull_fields, synced, sel)
     unchanged = base[[f"{f.cs}?" for f in plan.pull_fields]].all(axis=1).astype(bool)
     for f in plan.pull_fields:
         unchanged &= same(rows.loc[sel, f.cs], base[f.cs], casefold=bool(f.mapping.value_map))
@@ -189,18 +189,6 @@ def db_records(plan: ObjectPlan, frame: pd.DataFrame) -> list[dict[str, Any]]:
 def raw_records(frame: pd.DataFrame, index: pd.Index) -> list[dict[str, Any]]:
     """The raw CRM records of these rows, JSON-ready, for quarantine and replay."""
     return json_records(frame.loc[index])
-
-
-def _base_frame(plan: ObjectPlan, synced: list[dict[str, Any]], index: pd.Index) -> pd.DataFrame:
-    """Last-synced values as a frame, with a ``<field>?`` column telling which were ever synced."""
-    import pandas as pd
-
-    names = [f.cs for f in plan.pull_fields]
-    base = pd.DataFrame.from_records(synced, columns=names, index=index).astype("object")
-    base = base.where(base.notna(), None)
-    for name in names:
-        base[f"{name}?"] = [name in values for values in synced]
-    return base
 
 
 def decide_pull(
@@ -307,7 +295,7 @@ def _merge_known(
     for f in plan.pull_fields:  # compare like with like: the canonical form the pulled values are in
         current[f.cs] = canonical(current[f.cs], f.kind)
     synced = [links[eid].synced_values if eid in links else {} for eid in ids[sel]]
-    base = _base_frame(plan, synced, sel)
+    base = base_frame(plan.pull_fields, synced, sel)
     merged = merge_pull(
         plan.pull_fields,
         rows.loc[sel, names],

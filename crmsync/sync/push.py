@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from crmsync.connectors.base import WriteRequest
 from crmsync.mapping.compile import canonical, to_external
 from crmsync.records import PushBatch, Scope
-from crmsync.sync.merge import push_changes
+from crmsync.sync.merge import base_frame, push_changes
 from crmsync.sync.plan import PARENT_SYNCED
 from crmsync.sync.pull import CHUNK_SIZE, OVERLAP, Counts, json_records
 
@@ -114,11 +114,7 @@ def _changed(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cursor) -> Push
     current = pd.DataFrame({f.cs: canonical(rows[f.cs], f.kind) for f in fields}, index=rows.index)
     links = store.links_by_cs(scope, rows.index.tolist())
     synced = [links[int(i)].synced_values if int(i) in links else {} for i in rows.index]
-    base = pd.DataFrame.from_records(synced, columns=[f.cs for f in fields], index=rows.index)
-    base = base.astype("object")
-    for f in fields:
-        base[f"{f.cs}?"] = [f.cs in values for values in synced]
-    changes = push_changes(fields, current, base)
+    changes = push_changes(fields, current, base_frame(fields, synced, rows.index))
     linked = pd.Series([int(i) in links for i in rows.index], index=rows.index, dtype=bool)
     moved = _parent_moved(plan, rows, synced) & linked  # e.g. a contact moved to another client
     wanted = changes.any(axis=1) | ~linked | moved
