@@ -121,7 +121,7 @@ def run_demo() -> None:
         for kind in ("hubspot", "salesforce"):
             page.connect(store, kind)
         # Both CRMs hold deals; subscriptions come from HubSpot's and are only read from Salesforce's.
-        store.set_direction("salesforce", "subscriptions", "pull")
+        store.settings.set_direction("salesforce", "subscriptions", "pull")
         console.print(
             "Connected [cyan]hubspot[/] and [cyan]salesforce[/] "
             "(Salesforce subscriptions: Pull from Salesforce); "
@@ -143,7 +143,8 @@ def run_demo() -> None:
 
 def _explain(store) -> None:
     console = render.console
-    reasons = store.quarantine_rows("hubspot", limit=3) + store.quarantine_rows("salesforce", limit=3)
+    quarantined = store.state.quarantine_rows
+    reasons = quarantined("hubspot", limit=3) + quarantined("salesforce", limit=3)
     if reasons:
         console.print("\n[bold]Quarantined (kept with a reason, retried on the next run):[/]")
         for row in reasons:

@@ -51,7 +51,7 @@ class DeploymentSpec:
 def desired_deployments(store: Store) -> list[DeploymentSpec]:
     """Every deployment the stored settings call for; pure, so it is tested without Prefect."""
     specs = []
-    for integration in store.integrations():
+    for integration in store.settings.integrations():
         minutes = SCHEDULES[integration.schedule]
         specs.append(
             DeploymentSpec(
@@ -63,7 +63,7 @@ def desired_deployments(store: Store) -> list[DeploymentSpec]:
                 tags=(TAG, integration.name),
             )
         )
-        for setting in store.object_settings(integration.name):
+        for setting in store.settings.object_settings(integration.name):
             specs.append(
                 DeploymentSpec(
                     flow=OBJECT_FLOW,

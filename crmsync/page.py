@@ -10,27 +10,22 @@ from datetime import datetime
 from typing import Any
 
 from crmsync import config
-from crmsync.mapping.spec import MappingFile, load_mapping
+from crmsync.errors import ConfigError
+from crmsync.mapping.files import load_integration_mapping
+from crmsync.mapping.spec import MappingError, MappingFile, load_mapping
 from crmsync.settings import KINDS, ObjectDirection, effective_direction, schedule_label
-from crmsync.store import Store, StoreError
+from crmsync.store import Store
 
 
 def integration_mapping(store: Store, name: str) -> MappingFile:
     """The validated field mappings of an integration (its own file under CRMSYNC_HOME)."""
-    integration = store.integration(name)
-    path = config.mapping_path(name)
-    if not path.exists():
-        raise StoreError(
-            f"{path}: the field-mapping file of '{name}' is missing "
-            f"(copy {config.default_mapping_path(integration.kind)} there to restore the defaults)"
-        )
-    return load_mapping(path)
+    return load_integration_mapping(name, store.settings.integration(name).kind)
 
 
 def connect(store: Store, kind: str, name: str | None = None) -> dict[str, Any]:
     """Record an integration with its kind's default objects and copy its default field mappings."""
     if kind not in KINDS:
-        raise StoreError(f"unknown integration kind '{kind}' (valid: {', '.join(KINDS)})")
+        raise ConfigError(f"unknown integration kind '{kind}' (valid: {', '.join(KINDS)})")
     name = name or kind
     template = config.default_mapping_path(kind)
     mapping = load_mapping(template)  # a broken default fails here, before anything is written
@@ -39,7 +34,7 @@ def connect(store: Store, kind: str, name: str | None = None) -> dict[str, Any]:
         for cs_object in ("clients", "contacts", "subscriptions")
         if (external := mapping.default_external_object(cs_object))
     }
-    store.connect(kind, name, pointing)
+    store.settings.connect(kind, name, pointing)
     target = config.mapping_path(name)
     if not target.exists():  # keep a file a user already edited, e.g. after delete + connect
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -63,23 +58,23 @@ def check_credentials(kind: str) -> str | None:
 
 def point_object(store: Store, name: str, cs_object: str, external_object: str) -> dict[str, Any]:
     """Point a CS object at another external object, if the field mappings cover that pair."""
-    store.object_setting(name, cs_object)  # validates both names first
-    kind = KINDS[store.integration(name).kind]
+    store.settings.object_setting(name, cs_object)  # validates both names first
+    kind = KINDS[store.settings.integration(name).kind]
     if external_object in kind.external_objects:
         mapping = integration_mapping(store, name)
         if mapping.for_object(cs_object, external_object) is None:
-            raise StoreError(
+            raise MappingError(
                 f"{config.mapping_path(name)}: objects: "
                 f"no field mappings for {cs_object} -> {external_object}; "
                 "add them first"
             )
-    store.point_object(name, cs_object, external_object)
+    store.settings.point_object(name, cs_object, external_object)
     return page(store, name)
 
 
 def delete(store: Store, name: str) -> None:
     """Remove an integration permanently: settings, links, cursors, quarantine, conflicts, mappings."""
-    store.delete_integration(name)
+    store.settings.delete_integration(name)
     config.mapping_path(name).unlink(missing_ok=True)
 
 
@@ -89,12 +84,12 @@ def _when(value: datetime | None) -> str | None:
 
 def page(store: Store, name: str) -> dict[str, Any]:
     """Items 1-8 of the configuration page for one integration, as plain data."""
-    integration = store.integration(name)
+    integration = store.settings.integration(name)
     crm = integration.header
     path = config.mapping_path(name)
     mapping = load_mapping(path) if path.exists() else None
     objects = []
-    for setting in store.object_settings(name):
+    for setting in store.settings.object_settings(name):
         direction = ObjectDirection(setting.direction)
         fields = []
         object_mapping = mapping.for_object(setting.cs_object, setting.external_object) if mapping else None

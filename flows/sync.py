@@ -31,7 +31,7 @@ from tasks.validate import validate_chunk
 
 def _pull(ctx: RunContext, run_id: str, since: datetime | None, until: datetime | None) -> pull.PullCounts:
     counts = pull.PullCounts()
-    cursor = pull.start_cursor(ctx.store.cursor(ctx.scope, "pull"), since)
+    cursor = pull.start_cursor(ctx.store.state.cursor(ctx.scope, "pull"), since)
     stream = pull.open_changes(ctx.connector, ctx.plan, cursor, until)
     while True:
         chunk = extract_crm_changes(quote(ctx), quote(stream))
@@ -59,8 +59,8 @@ def _pull(ctx: RunContext, run_id: str, since: datetime | None, until: datetime 
 
 def _push(ctx: RunContext, run_id: str) -> push.PushCounts:
     counts = push.PushCounts()
-    position = push.start_position(ctx.store.cursor(ctx.scope, "push"))
-    retry_ids = [int(key) for key in ctx.store.quarantined_keys(ctx.scope, "push")]
+    position = push.start_position(ctx.store.state.cursor(ctx.scope, "push"))
+    retry_ids = [int(key) for key in ctx.store.state.quarantined_keys(ctx.scope, "push")]
     read: list[dict] = []
 
     def live_options() -> dict:  # one describe call per run, and only if something is pushed
@@ -89,7 +89,7 @@ def run_object(
     logger = get_run_logger()
     plan = ctx.plan
     run_id = uuid.uuid4().hex
-    ctx.store.start_run(run_id, ctx.scope, mode, flow_run_id=str(flow_run.get_id() or "") or None)
+    ctx.store.state.start_run(run_id, ctx.scope, mode, flow_run_id=str(flow_run.get_id() or "") or None)
     pulled, pushed = pull.PullCounts(), push.PushCounts()
     try:
         if plan.pull_fields:
@@ -97,12 +97,12 @@ def run_object(
         if plan.push_fields and mode == "sync":
             pushed = _push(ctx, run_id)
     except Exception as exc:
-        ctx.store.finish_run(
+        ctx.store.state.finish_run(
             run_id, "failed", {}, message=str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         )
         raise
     counts = summarize(pulled, pushed)
-    ctx.store.finish_run(run_id, "completed", counts)
+    ctx.store.state.finish_run(run_id, "completed", counts)
     logger.info("%s: %s", plan.label, ", ".join(f"{k} {v}" for k, v in counts.items()))
     return {
         "object": plan.cs_object,
@@ -145,7 +145,7 @@ def sync_integration(
 
     logger = get_run_logger()
     store = Store()
-    row = store.integration(integration)
+    row = store.settings.integration(integration)
     if not row.enabled:
         logger.info(
             "%s skipped: the integration is paused (global toggle off); nothing was read or written",
@@ -154,8 +154,8 @@ def sync_integration(
         publish_artifact(integration, [], skipped=True)
         return {"integration": integration, "status": "skipped", "objects": []}
     for name in objects or []:
-        store.object_setting(integration, name)  # unknown names fail before any work
-    settings = {s.cs_object: s for s in store.object_settings(integration)}
+        store.settings.object_setting(integration, name)  # unknown names fail before any work
+    settings = {s.cs_object: s for s in store.settings.object_settings(integration)}
     for cs_object in CS_OBJECTS:  # configuration errors surface before any API call
         if settings[cs_object].direction != "disabled" and (not objects or cs_object in objects):
             open_context(store, integration, cs_object)
@@ -168,6 +168,6 @@ def sync_integration(
             continue
         mode = "backfill" if since else "sync"
         results.append(sync_object(integration, cs_object, mode=mode, since=since, until=until))
-    store.record_pull(integration, utcnow())
+    store.settings.record_pull(integration, utcnow())
     publish_artifact(integration, results)
     return {"integration": integration, "status": "completed", "objects": results}

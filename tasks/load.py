@@ -24,7 +24,7 @@ def load_pulled(
     if not move_cursor:
         batch.cursor = None
     crash_point("pull.before_commit")
-    ctx.store.apply_pull(ctx.scope, batch, run_id)
+    ctx.store.state.apply_pull(ctx.scope, batch, run_id)
     return counts
 
 
@@ -37,7 +37,7 @@ def push_chunk(
     results = push.push(ctx.connector, ctx.plan, decided)
     crash_point("push.after_write")  # the CRM has the records, the store has no links yet
     batch, counts = push.record_results(ctx.store, ctx.plan, chunk, decided, results)
-    ctx.store.apply_push(ctx.scope, batch, run_id)
+    ctx.store.state.apply_push(ctx.scope, batch, run_id)
     return counts
 
 

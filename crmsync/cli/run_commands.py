@@ -84,9 +84,9 @@ def sync(
 ) -> None:
     """Pull now: pull CRM changes and push ClientSuccess changes, as the directions allow."""
     store = open_store()
-    row = store.integration(integration)
+    row = store.settings.integration(integration)
     if cs_object:
-        store.object_setting(integration, cs_object)
+        store.settings.object_setting(integration, cs_object)
     if not row.enabled:
         _print_result({"integration": integration, "status": "skipped", "objects": []}, as_json)
         return
@@ -110,11 +110,11 @@ def backfill(
 ) -> None:
     """Re-pull the records a CRM changed in a date window; the incremental cursor is left alone."""
     store = open_store()
-    store.object_setting(integration, cs_object)
+    store.settings.object_setting(integration, cs_object)
     start, end = _parse_day(since, "--since"), _parse_day(until, "--until")
     if end and start and end <= start:
         render.fail("--until must be after --since")
-    if not store.integration(integration).enabled:
+    if not store.settings.integration(integration).enabled:
         _print_result({"integration": integration, "status": "skipped", "objects": []}, as_json)
         return
     quiet_prefect()

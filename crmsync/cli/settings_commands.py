@@ -31,7 +31,7 @@ def integrations(as_json: JsonFlag = False) -> None:
     from crmsync import page
 
     store = open_store()
-    rows = [page.page(store, row.name) for row in store.integrations()]
+    rows = [page.page(store, row.name) for row in store.settings.integrations()]
     if as_json:
         render.print_json(rows)
     elif not rows:
@@ -88,7 +88,7 @@ def toggle(
     if state not in ("on", "off"):
         render.fail(f"unknown toggle state '{state}' (valid: on, off)")
     store = open_store()
-    store.set_enabled(integration, state == "on")
+    store.settings.set_enabled(integration, state == "on")
     word = "enabled" if state == "on" else "paused: no object of it syncs until it is turned on again"
     render.console.print(f"[cyan]{integration}[/] sync {word}.")
 
@@ -103,8 +103,8 @@ def direction(
     from crmsync.settings import ObjectDirection
 
     store = open_store()
-    setting = store.set_direction(integration, cs_object, value)
-    label = ObjectDirection(setting.direction).label(store.integration(integration).header)
+    setting = store.settings.set_direction(integration, cs_object, value)
+    label = ObjectDirection(setting.direction).label(store.settings.integration(integration).header)
     render.console.print(f"[cyan]{integration}[/] {cs_object}: {label}.")
 
 
@@ -129,7 +129,7 @@ def schedule(
     """Set the pull schedule: manual only, or every 5, 10, 15, 30 or 60 minutes."""
     from crmsync.settings import schedule_label
 
-    row = open_store().set_schedule(integration, every)
+    row = open_store().settings.set_schedule(integration, every)
     nxt = row.next_pull_at.isoformat(timespec="seconds") if row.next_pull_at else "none"
     render.console.print(
         f"[cyan]{integration}[/] pull schedule: {schedule_label(row.schedule)} (next pull: {nxt}). "
@@ -183,7 +183,7 @@ def delete(
     from crmsync import page
 
     store = open_store()
-    store.integration(integration)  # unknown names fail before the prompt
+    store.settings.integration(integration)  # unknown names fail before the prompt
     if not yes:
         render.console.print(
             f"[bold red]This permanently deletes '{integration}'[/] with its field mappings, links, "

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from crmsync import config
-from crmsync.records import Scope
-from crmsync.store import StoreError
+from crmsync.errors import ConfigError
+from crmsync.mapping.files import load_integration_mapping
+from crmsync.mapping.spec import MappingError
 from crmsync.sync.plan import ObjectPlan, build_plan
 
 if TYPE_CHECKING:
     from crmsync.connectors.base import Connector
     from crmsync.models import Integration
     from crmsync.store import Store
+    from crmsync.store.types import Scope
 
 Progress = Callable[[str, str, int], None]  # (label, phase, records done in this step)
 
@@ -38,7 +40,7 @@ class RunContext:
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.plan.integration, self.plan.cs_object, self.plan.external_object)
+        return self.plan.scope
 
     def report(self, phase: str, done: int) -> None:
         if self.progress:
@@ -54,18 +56,17 @@ def open_context(
 ) -> RunContext:
     """Load settings and field mappings and build the plan; a bad configuration fails here, first."""
     from crmsync.connectors import key_field, open_connector
-    from crmsync.page import integration_mapping
 
-    row = store.integration(integration)
-    setting = store.object_setting(integration, cs_object)
-    mapping = integration_mapping(store, integration)
+    row = store.settings.integration(integration)
+    setting = store.settings.object_setting(integration, cs_object)
+    mapping = load_integration_mapping(integration, row.kind)
     object_mapping = mapping.for_object(cs_object, setting.external_object)
     if object_mapping is None:
-        raise StoreError(
+        raise MappingError(
             f"{config.mapping_path(integration)}: objects: no field mappings for "
             f"{cs_object} -> {setting.external_object}"
         )
-    settings = store.object_settings(integration)
+    settings = store.settings.object_settings(integration)
     clients = next(s.external_object for s in settings if s.cs_object == "clients")
     # The CRM's ClientSuccess-id field identifies a record of one CS object only while no other
     # CS object points at the same CRM object (clients and subscriptions both from deals).
@@ -101,7 +102,7 @@ def _refuse_shared_pushes(plan: ObjectPlan, enabled: bool, mapping, sharing, pat
             continue
         other_plan = build_plan(plan.integration, plan.crm, enabled, other.direction, other_mapping, None)
         if other_plan.push_fields:
-            raise StoreError(
+            raise ConfigError(
                 f"{path}: objects: {plan.cs_object} and {other.cs_object} both push to "
                 f"{plan.external_object}, where their ClientSuccess ids would collide; "
                 "set one of them to pull or disabled"

@@ -21,9 +21,9 @@ from crmsync.mapping.compile import (
     to_cs,
     unreadable,
 )
-from crmsync.records import PullBatch, Scope
+from crmsync.store.types import PARENT_SYNCED, PullBatch
 from crmsync.sync.merge import base_frame, merge_pull
-from crmsync.sync.plan import PARENT_SYNCED, cs_kind
+from crmsync.sync.plan import cs_kind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -125,9 +125,9 @@ def drop_unchanged(store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.Da
 
     if rows.empty:
         return rows
-    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    scope = plan.scope
     ids = chunk.frame.loc[rows.index, EXTERNAL_ID].astype(str)
-    links = store.links_by_external(scope, ids.tolist())
+    links = store.state.links_by_external(scope, ids.tolist())
     sel = rows.index[ids.isin(links).to_numpy()]
     if sel.empty:
         return rows
@@ -197,7 +197,7 @@ def decide_pull(
     """Decide what every record of a validated chunk does; nothing is written here."""
     import pandas as pd
 
-    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    scope = plan.scope
     ext = chunk.frame
     skipped = len(ext) - len(rows) - len(failures)  # identical to the last sync: dropped before
     bad = unreadable(plan, ext, rows).dropna()
@@ -220,20 +220,20 @@ def decide_pull(
     ext = ext.loc[rows.index]
     ids = ext[EXTERNAL_ID].astype(str)
     batch.loaded_keys = ids.tolist()
-    links = store.links_by_external(scope, ids.tolist())
+    links = store.state.links_by_external(scope, ids.tolist())
     cs_id = ids.map({eid: link.cs_id for eid, link in links.items()}).astype("object")
 
     # First-time links: the ClientSuccess id the CRM keeps (our own earlier writes), then the match key.
     unlinked = cs_id.isna()
     if plan.key_field and unlinked.any():
         keys = pd.to_numeric(ext.loc[unlinked, plan.key_field], errors="coerce").dropna().astype(int)
-        known = store.unlinked_ids(scope, keys.unique().tolist())
+        known = store.records.unlinked_ids(scope, keys.unique().tolist())
         cs_id.update(keys[keys.isin(known)].astype("object"))
     match = plan.mapping.match
     unlinked = cs_id.isna()
     if match and unlinked.any():
         values = rows.loc[unlinked, match.cs].dropna().astype(str).str.lower()
-        found = store.match_keys(scope, match.cs, values.tolist()) if len(values) else {}
+        found = store.records.match_keys(scope, match.cs, values.tolist()) if len(values) else {}
         cs_id.update(values.map(found).dropna().astype("object"))
     duplicate = cs_id.notna() & cs_id.duplicated(keep="first")  # one CS record links to one CRM record
     cs_id[duplicate] = None
@@ -268,9 +268,9 @@ def _parents(
     if not plan.mapping.parent or not plan.parent_external_object:
         return {}
     wanted = {eid: chunk.parents[eid] for eid in ids if chunk.parents.get(eid)}
-    parent_scope = Scope(plan.integration, plan.mapping.parent.cs_object, plan.parent_external_object)
-    links = store.links_by_external(parent_scope, sorted(set(wanted.values())))
-    alive = store.existing_ids(parent_scope.cs_object, [link.cs_id for link in links.values()])
+    parent_scope = plan.parent_scope
+    links = store.state.links_by_external(parent_scope, sorted(set(wanted.values())))
+    alive = store.records.existing_ids(parent_scope.cs_object, [link.cs_id for link in links.values()])
     parent_of = {pid: link.cs_id for pid, link in links.items() if link.cs_id in alive}
     return {eid: (parent_of.get(pid), pid) for eid, pid in wanted.items()}
 
@@ -283,7 +283,7 @@ def _merge_known(
 
     sel = known_rows[known_rows].index
     cs_ids = cs_id[sel].astype(int)
-    current = store.cs_frame(plan.cs_object, cs_ids.tolist(), [*names, *_parent_column(plan)])
+    current = store.records.cs_frame(plan.cs_object, cs_ids.tolist(), [*names, *_parent_column(plan)])
     vanished = ~cs_ids.isin(current.index)
     if vanished.any():  # linked, but deleted in ClientSuccess since: keep the CRM record aside
         _quarantine_vanished(plan, batch, counts, ext, ids, cs_ids[vanished])
@@ -383,14 +383,14 @@ def resolve_parked(store: Store, plan: ObjectPlan) -> int:
     """Children pulled before their parent was linked: link them to it now if it is."""
     if not plan.mapping.parent or not plan.parent_external_object:
         return 0
-    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
-    pending = store.pending_parents(scope)
+    scope = plan.scope
+    pending = store.state.pending_parents(scope)
     if not pending:
         return 0
-    parent_scope = Scope(plan.integration, plan.mapping.parent.cs_object, plan.parent_external_object)
-    links = store.links_by_external(parent_scope, sorted(set(pending.values())))
+    parent_scope = plan.parent_scope
+    links = store.state.links_by_external(parent_scope, sorted(set(pending.values())))
     resolved = {child: links[pid].cs_id for child, pid in pending.items() if pid in links}
-    store.set_parents(scope, plan.mapping.parent.cs_field, resolved)
+    store.state.set_parents(scope, plan.mapping.parent.cs_field, resolved)
     return len(resolved)
 
 
@@ -400,13 +400,15 @@ def apply_deletes(store: Store, connector: Connector, plan: ObjectPlan) -> int:
     The cursor is written once, after the last batch: batches are not in time order, so an
     early commit of a later time could skip deletions after a crash. Re-reading is harmless.
     """
-    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
-    since, _ = store.cursor(scope, "deleted")
+    scope = plan.scope
+    since, _ = store.state.cursor(scope, "deleted")
     affected, latest = 0, since
     for batch in connector.read_deleted(plan.external_object, since):
-        affected += store.apply_deletes(scope, [record.id for record in batch], plan.mapping.on_delete, None)
+        affected += store.state.apply_deletes(
+            scope, [record.id for record in batch], plan.mapping.on_delete, None
+        )
         stamps = [record.deleted_at for record in batch if record.deleted_at]
         latest = max([latest, *stamps], key=lambda t: t.timestamp()) if latest else max(stamps, default=None)
     if latest and latest != since:
-        store.apply_deletes(scope, [], plan.mapping.on_delete, (latest, ""))
+        store.state.apply_deletes(scope, [], plan.mapping.on_delete, (latest, ""))
     return affected

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.base import WriteRequest
 from crmsync.mapping.compile import canonical, to_external
-from crmsync.records import PushBatch, Scope
+from crmsync.store.types import PARENT_SYNCED, PushBatch
 from crmsync.sync.merge import base_frame, push_changes
-from crmsync.sync.plan import PARENT_SYNCED
 from crmsync.sync.pull import CHUNK_SIZE, OVERLAP, Counts, json_records
 
 if TYPE_CHECKING:
@@ -91,7 +90,7 @@ def extract_chunk(
     only where a pushed field or the parent differs from what was last synced."""
     import pandas as pd
 
-    rows = store.changed_records(plan.cs_object, since, _columns(plan), size)
+    rows = store.records.changed_records(plan.cs_object, since, _columns(plan), size)
     cursor = None
     if not rows.empty:
         last = rows.iloc[-1]
@@ -99,7 +98,7 @@ def extract_chunk(
     present = set(rows.index)
     extra = [i for i in retry_ids if i not in present]
     if extra:
-        retry = store.cs_frame(plan.cs_object, extra, _columns(plan))
+        retry = store.records.cs_frame(plan.cs_object, extra, _columns(plan))
         retry.insert(0, "id", retry.index)
         rows = pd.concat([rows, retry])
     return _changed(store, plan, rows, cursor)
@@ -109,10 +108,10 @@ def _changed(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cursor) -> Push
     """Compare each record with its last-synced values; keep those with something to send."""
     import pandas as pd
 
-    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
+    scope = plan.scope
     fields = plan.push_fields
     current = pd.DataFrame({f.cs: canonical(rows[f.cs], f.kind) for f in fields}, index=rows.index)
-    links = store.links_by_cs(scope, rows.index.tolist())
+    links = store.state.links_by_cs(scope, rows.index.tolist())
     synced = [links[int(i)].synced_values if int(i) in links else {} for i in rows.index]
     changes = push_changes(fields, current, base_frame(fields, synced, rows.index))
     linked = pd.Series([int(i) in links for i in rows.index], index=rows.index, dtype=bool)
@@ -202,8 +201,8 @@ def _parent_ids(store: Store, plan: ObjectPlan, rows: pd.DataFrame) -> dict[int,
         return {}
     column = plan.mapping.parent.cs_field
     parent_ids = rows[column].dropna().astype(int)
-    scope = Scope(plan.integration, plan.mapping.parent.cs_object, plan.parent_external_object)
-    links = store.links_by_cs(scope, parent_ids.unique().tolist())
+    scope = plan.parent_scope
+    links = store.state.links_by_cs(scope, parent_ids.unique().tolist())
     return {int(child): links[int(p)].external_id for child, p in parent_ids.items() if int(p) in links}
 
 
@@ -211,9 +210,9 @@ def record_results(
     store: Store, plan: ObjectPlan, chunk: PushChunk, decided: PushPlan, results: list[WriteResult]
 ) -> tuple[PushBatch, PushCounts]:
     """Turn the CRM's answers into links, quarantine rows and counts (written by the store)."""
-    scope = Scope(plan.integration, plan.cs_object, plan.external_object)
-    links = store.links_by_cs(scope, [int(k) for k in decided.sent])
-    taken = store.links_by_external(scope, [r.external_id for r in results if r.ok and r.external_id])
+    scope = plan.scope
+    links = store.state.links_by_cs(scope, [int(k) for k in decided.sent])
+    taken = store.state.links_by_external(scope, [r.external_id for r in results if r.ok and r.external_id])
     batch = PushBatch(cursor=chunk.cursor)
     counts = PushCounts(considered=chunk.read, unchanged=decided.unchanged)
     raw = dict(zip(chunk.rows.index.astype(str), json_records(chunk.rows), strict=True))

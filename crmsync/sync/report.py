@@ -71,7 +71,7 @@ def publish_artifact(integration: str, results: list[dict[str, Any]], skipped: b
 
     reasons = [
         f"{row.cs_object} {row.direction} {row.record_key}: {row.reason}"
-        for row in Store().quarantine_rows(integration, limit=10)
+        for row in Store().state.quarantine_rows(integration, limit=10)
     ]
     key = "crmsync-" + "".join(c if c.isalnum() else "-" for c in integration.lower())
     create_markdown_artifact(

@@ -10,8 +10,8 @@ from crmsync.store import Store
 def test_desired_deployments_follow_settings(crmsync_home):
     store = Store()
     page.connect(store, "hubspot")
-    store.set_schedule("hubspot", "15m")
-    store.set_direction("hubspot", "subscriptions", "disabled")
+    store.settings.set_schedule("hubspot", "15m")
+    store.settings.set_direction("hubspot", "subscriptions", "disabled")
     specs = {spec.full_name: spec for spec in desired_deployments(store)}
     assert sorted(specs) == [
         "crmsync-integration/hubspot",
@@ -22,7 +22,7 @@ def test_desired_deployments_follow_settings(crmsync_home):
     assert specs["crmsync-integration/hubspot"].interval_seconds == 900
     assert specs["crmsync-object/hubspot-subscriptions"].paused
     assert not specs["crmsync-object/hubspot-clients"].paused
-    store.set_enabled("hubspot", False)
+    store.settings.set_enabled("hubspot", False)
     assert all(spec.paused for spec in desired_deployments(store))
 
 
@@ -31,8 +31,8 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
     store = Store()
     page.connect(store, "hubspot")
     page.connect(store, "salesforce", "salesforce-eu")
-    store.set_schedule("hubspot", "30m")
-    store.set_enabled("salesforce-eu", False)
+    store.settings.set_schedule("hubspot", "30m")
+    store.settings.set_enabled("salesforce-eu", False)
     reconcile(store)
 
     with get_client(sync_client=True) as client:

@@ -93,7 +93,7 @@ def test_edits_propagate_by_effective_direction(crm):
     assert names[b_ext][crm.fields["name"]] == "Renamed in ClientSuccess"
 
     # Contacts set to "Pull from <CRM>": a CS edit stays home and no write call is made for contacts.
-    store.set_direction(crm.kind, "contacts", "pull")
+    store.settings.set_direction(crm.kind, "contacts", "pull")
     contact_id, contact_ext = sorted(_links(store, crm.kind, "contacts").items())[0]
     with store.session() as s:
         s.exec(sa.update(Contact).where(Contact.id == contact_id).values(title="Chief Edit Officer"))
@@ -109,7 +109,7 @@ def test_paused_integration_makes_no_calls_and_no_writes(crm):
     store = _connect(crm.kind)
     with store.session() as s:
         s.add(Client(name="Only in ClientSuccess", domain="only-cs.example.net"))
-    store.set_enabled(crm.kind, False)
+    store.settings.set_enabled(crm.kind, False)
     crm.reset()
     result = sync_integration(crm.kind)
     assert result["status"] == "skipped"

@@ -23,8 +23,8 @@ SF_POINTING = {"clients": "Account", "contacts": "Contact", "subscriptions": "Op
 
 
 def _settings(store: Store, name: str) -> tuple:
-    row = store.integration(name)
-    objects = [(o.cs_object, o.external_object, o.direction) for o in store.object_settings(name)]
+    row = store.settings.integration(name)
+    objects = [(o.cs_object, o.external_object, o.direction) for o in store.settings.object_settings(name)]
     return (row.enabled, row.schedule, row.next_pull_at, row.latest_pull_at, objects)
 
 
@@ -90,11 +90,12 @@ def _add_sync_state(store: Store, name: str, external_object: str) -> None:
 
 
 def test_connect_records_integration_and_objects(any_store):
-    any_store.connect("hubspot", None, POINTING)
-    row = any_store.integration("hubspot")
+    any_store.settings.connect("hubspot", None, POINTING)
+    row = any_store.settings.integration("hubspot")
     assert (row.kind, row.header, row.enabled, row.schedule) == ("hubspot", "HubSpot", True, "manual")
     assert row.latest_pull_at is None and row.next_pull_at is None
-    assert [(o.cs_object, o.external_object, o.direction) for o in any_store.object_settings("hubspot")] == [
+    objects = any_store.settings.object_settings("hubspot")
+    assert [(o.cs_object, o.external_object, o.direction) for o in objects] == [
         ("clients", "companies", "push-pull"),
         ("contacts", "contacts", "push-pull"),
         ("subscriptions", "deals", "push-pull"),
@@ -102,22 +103,22 @@ def test_connect_records_integration_and_objects(any_store):
 
 
 def test_several_integrations_of_one_kind(any_store):
-    any_store.connect("salesforce", None, SF_POINTING)
-    any_store.connect("salesforce", "salesforce-eu", SF_POINTING)
-    assert [i.name for i in any_store.integrations()] == ["salesforce", "salesforce-eu"]
+    any_store.settings.connect("salesforce", None, SF_POINTING)
+    any_store.settings.connect("salesforce", "salesforce-eu", SF_POINTING)
+    assert [i.name for i in any_store.settings.integrations()] == ["salesforce", "salesforce-eu"]
     with pytest.raises(StoreError, match="already connected"):
-        any_store.connect("salesforce", "salesforce-eu", SF_POINTING)
+        any_store.settings.connect("salesforce", "salesforce-eu", SF_POINTING)
 
 
 def test_settings_change_only_their_integration(any_store):
-    any_store.connect("hubspot", None, POINTING)
-    any_store.connect("salesforce", None, SF_POINTING)
+    any_store.settings.connect("hubspot", None, POINTING)
+    any_store.settings.connect("salesforce", None, SF_POINTING)
     before = _settings(any_store, "salesforce")
-    any_store.set_enabled("hubspot", False)
-    any_store.set_schedule("hubspot", "15m")
-    any_store.set_direction("hubspot", "contacts", "pull")
-    any_store.point_object("hubspot", "clients", "deals")
-    any_store.record_pull("hubspot", datetime.now(UTC))
+    any_store.settings.set_enabled("hubspot", False)
+    any_store.settings.set_schedule("hubspot", "15m")
+    any_store.settings.set_direction("hubspot", "contacts", "pull")
+    any_store.settings.point_object("hubspot", "clients", "deals")
+    any_store.settings.record_pull("hubspot", datetime.now(UTC))
     assert _settings(any_store, "salesforce") == before
     enabled, schedule, next_pull, latest, objects = _settings(any_store, "hubspot")
     assert (enabled, schedule, next_pull) == (False, "15m", None)  # paused: no next pull
@@ -127,14 +128,14 @@ def test_settings_change_only_their_integration(any_store):
 
 
 def test_schedule_and_pulls_keep_next_pull_true(any_store):
-    any_store.connect("hubspot", None, POINTING)
-    any_store.set_schedule("hubspot", "30m")
+    any_store.settings.connect("hubspot", None, POINTING)
+    any_store.settings.set_schedule("hubspot", "30m")
     finished = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
-    row = any_store.record_pull("hubspot", finished)
+    row = any_store.settings.record_pull("hubspot", finished)
     assert row.latest_pull_at == finished
-    assert any_store.integration("hubspot").next_pull_at == finished + timedelta(minutes=30)
-    any_store.set_schedule("hubspot", "manual")
-    assert any_store.integration("hubspot").next_pull_at is None
+    assert any_store.settings.integration("hubspot").next_pull_at == finished + timedelta(minutes=30)
+    any_store.settings.set_schedule("hubspot", "manual")
+    assert any_store.settings.integration("hubspot").next_pull_at is None
 
 
 @pytest.mark.parametrize(
@@ -152,24 +153,24 @@ def test_schedule_and_pulls_keep_next_pull_true(any_store):
     ],
 )
 def test_unknown_names_list_the_valid_ones(any_store, call, message):
-    any_store.connect("hubspot", None, POINTING)
+    any_store.settings.connect("hubspot", None, POINTING)
     with pytest.raises(UnknownName) as err:
-        call(any_store)
+        call(any_store.settings)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
 
 def test_delete_removes_everything_of_one_integration_only(any_store):
-    any_store.connect("hubspot", None, POINTING)
-    any_store.connect("salesforce", None, SF_POINTING)
+    any_store.settings.connect("hubspot", None, POINTING)
+    any_store.settings.connect("salesforce", None, SF_POINTING)
     _add_sync_state(any_store, "hubspot", "companies")
     _add_sync_state(any_store, "salesforce", "Account")
     salesforce_before = (_own_rows(any_store, "salesforce"), _settings(any_store, "salesforce"))
     assert all(_own_rows(any_store, "hubspot").values())
 
-    any_store.delete_integration("hubspot")
+    any_store.settings.delete_integration("hubspot")
 
-    assert [i.name for i in any_store.integrations()] == ["salesforce"]
+    assert [i.name for i in any_store.settings.integrations()] == ["salesforce"]
     assert set(_own_rows(any_store, "hubspot").values()) == {0}
     assert (_own_rows(any_store, "salesforce"), _settings(any_store, "salesforce")) == salesforce_before
     with any_store.session() as s:  # ClientSuccess data is never deleted with an integration
@@ -209,7 +210,7 @@ def test_migrate_is_idempotent(any_store):
     migrate(any_store.engine)
     with Session(any_store.engine) as s:
         assert s.exec(sa.text("SELECT version_num FROM alembic_version")).scalar() == HEAD_REVISION
-    assert any_store.integrations() == []
+    assert any_store.settings.integrations() == []
 
 
 def test_unreachable_database_is_one_line(tmp_path):
@@ -221,5 +222,5 @@ def test_unreachable_database_is_one_line(tmp_path):
 
 
 def test_integration_rows_are_plain(any_store):
-    any_store.connect("hubspot", "hubspot-emea", POINTING)
-    assert isinstance(any_store.integration("hubspot-emea"), Integration)
+    any_store.settings.connect("hubspot", "hubspot-emea", POINTING)
+    assert isinstance(any_store.settings.integration("hubspot-emea"), Integration)

@@ -7,9 +7,10 @@ import pytest
 
 from crmsync import page
 from crmsync.connectors.base import Cursor, ExternalRecord, Page
+from crmsync.errors import ConfigError
 from crmsync.mapping.compile import EXTERNAL_ID
 from crmsync.models import Client, RecordLink, Subscription
-from crmsync.store import Store, StoreError
+from crmsync.store import Store
 from crmsync.sync import pull
 from crmsync.sync.context import open_context
 from crmsync.validation import validate
@@ -30,7 +31,7 @@ def _load(store: Store, cs_object: str, pages: list[Page]) -> pull.PullCounts:
     rows = pull.transform(ctx.plan, chunk)
     checked = validate(rows, cs_object, "pull")
     batch, counts = pull.decide_pull(store, ctx.plan, chunk, checked.valid, checked.failures)
-    store.apply_pull(ctx.scope, batch, "run")
+    store.state.apply_pull(ctx.scope, batch, "run")
     return counts
 
 
@@ -86,7 +87,7 @@ def test_a_linked_record_deleted_in_clientsuccess_is_quarantined_not_crashed(sto
         )
     counts = _load(store, "clients", [_page(("C9", {"name": "Gone Inc", "domain": "gone.example.com"}))])
     assert (counts.quarantined, counts.updated, counts.created) == (1, 0, 0)
-    [row] = store.quarantine_rows("hubspot")
+    [row] = store.state.quarantine_rows("hubspot")
     assert row.rule == "cs_record_missing"
     assert "clients 999" in row.reason
 
@@ -137,14 +138,14 @@ def test_an_unreadable_crm_value_is_quarantined_not_cleared(store):
         ],
     )
     assert (counts.created, counts.quarantined) == (1, 1)
-    [row] = store.quarantine_rows("hubspot")
+    [row] = store.state.quarantine_rows("hubspot")
     assert (row.record_key, row.rule) == ("C1", "crm_value_type")
     assert row.reason == "numberofemployees 'many' is not a valid int for employees"
 
 
 def test_two_objects_may_not_both_push_into_one_crm_object(store):
-    store.point_object("hubspot", "clients", "deals")  # clients and subscriptions both on deals
-    mapping = store.object_setting("hubspot", "clients")
+    store.settings.point_object("hubspot", "clients", "deals")  # clients and subscriptions both on deals
+    mapping = store.settings.object_setting("hubspot", "clients")
     assert mapping.external_object == "deals"
     ctx = open_context(store, "hubspot", "subscriptions")  # clients <- deals only pulls: fine
     assert ctx.plan.key_field is None  # a deal's clientsuccess_id no longer says which object it is
@@ -154,7 +155,7 @@ def test_two_objects_may_not_both_push_into_one_crm_object(store):
         "      - {cs: name, external: dealname, direction: both}",
     )
     path.write_text(text)
-    with pytest.raises(StoreError, match="clients and subscriptions both push to deals"):
+    with pytest.raises(ConfigError, match="clients and subscriptions both push to deals"):
         open_context(store, "hubspot", "clients")
 
 

@@ -1,22 +1,12 @@
-"""The store boundary: every read and write of crmsync's database goes through ``Store``.
-
-The schema is created or upgraded by Alembic on first use. SQLite (the default) and
-PostgreSQL (``CRMSYNC_DATABASE_URL``) are both supported.
-"""
+"""Integration settings: the configuration page's integrations and their objects, as stored."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, delete, select
+from sqlmodel import col, delete, select
 
-from crmsync import config
-from crmsync.commits import ChunkCommits
-from crmsync.errors import CrmsyncError
 from crmsync.models import (
     Conflict,
     Integration,
@@ -27,87 +17,25 @@ from crmsync.models import (
     SyncRun,
     utcnow,
 )
-from crmsync.records import RecordStore
 from crmsync.settings import CS_OBJECTS, KINDS, SCHEDULES, ObjectDirection, next_pull_at
-
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0002"
-
-
-class StoreError(CrmsyncError):
-    """A one-line problem with the store or a name given to it."""
+from crmsync.store.engine import session
+from crmsync.store.errors import StoreError, UnknownName
 
 
-class UnknownName(StoreError):
-    """A name (integration, object, direction, schedule) that is not one of the valid ones."""
+class IntegrationSettings:
+    """Integrations, their toggle, schedule and objects: read, changed, connected and deleted."""
 
-
-def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def create_engine(url: str | None = None) -> sa.Engine:
-    """An engine for ``url`` (default: ``CRMSYNC_DATABASE_URL`` or the local SQLite file)."""
-    url = url or config.database_url()
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-        sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)
-
-
-def migrate(engine: sa.Engine) -> None:
-    """Create or upgrade the schema to the latest revision (a no-op when it is current)."""
-    with engine.connect() as conn:
-        if sa.inspect(conn).has_table("alembic_version"):
-            current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
-            if current == HEAD_REVISION:
-                return
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
-
-def _describe(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
-
-
-class Store(RecordStore, ChunkCommits):
-    """crmsync's database: settings, sync state and the ClientSuccess objects."""
-
-    def __init__(self, url: str | None = None, engine: sa.Engine | None = None):
-        self.engine = engine or create_engine(url)
-        try:
-            migrate(self.engine)
-        except sa.exc.OperationalError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
-            raise StoreError(f"cannot open the database {_describe(self.engine.url)}: {reason}") from None
-
-    def __repr__(self) -> str:
-        return f"Store({_describe(self.engine.url)!r})"
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session whose work commits together at the end, or not at all."""
-        with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            yield session
-
-    # --- integrations -------------------------------------------------------------------------
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
 
     def integrations(self) -> list[Integration]:
-        with self.session() as s:
+        """Every connected integration, by name."""
+        with session(self.engine) as s:
             return list(s.exec(select(Integration).order_by(Integration.name)))
 
     def integration(self, name: str) -> Integration:
         """The integration called ``name``, or an error listing the valid names."""
-        with self.session() as s:
+        with session(self.engine) as s:
             found = s.get(Integration, name)
             if found is None:
                 names = list(s.exec(select(Integration.name).order_by(Integration.name)))
@@ -118,11 +46,12 @@ class Store(RecordStore, ChunkCommits):
     def object_settings(self, name: str) -> list[ObjectSetting]:
         """The integration's objects in dependency order (clients, contacts, subscriptions)."""
         self.integration(name)
-        with self.session() as s:
+        with session(self.engine) as s:
             rows = list(s.exec(select(ObjectSetting).where(ObjectSetting.integration == name)))
         return sorted(rows, key=lambda row: CS_OBJECTS.index(row.cs_object))
 
     def object_setting(self, name: str, cs_object: str) -> ObjectSetting:
+        """One object of the integration, or an error listing the valid objects."""
         for row in self.object_settings(name):
             if row.cs_object == cs_object:
                 return row
@@ -133,7 +62,7 @@ class Store(RecordStore, ChunkCommits):
         if kind not in KINDS:
             raise UnknownName(f"unknown integration kind '{kind}' (valid: {', '.join(KINDS)})")
         name = name or kind
-        with self.session() as s:
+        with session(self.engine) as s:
             if s.get(Integration, name) is not None:
                 raise StoreError(f"integration '{name}' is already connected (see: crmsync show {name})")
             integration = Integration(name=name, kind=kind, header=KINDS[kind].header)
@@ -150,7 +79,7 @@ class Store(RecordStore, ChunkCommits):
 
     def _update_integration(self, name: str, **values: object) -> Integration:
         self.integration(name)
-        with self.session() as s:
+        with session(self.engine) as s:
             row = s.get(Integration, name)
             for key, value in values.items():
                 setattr(row, key, value)
@@ -188,7 +117,7 @@ class Store(RecordStore, ChunkCommits):
         if direction not in valid:
             raise UnknownName(f"unknown direction '{direction}' (valid: {', '.join(valid)})")
         setting = self.object_setting(name, cs_object)
-        with self.session() as s:
+        with session(self.engine) as s:
             setting.direction = direction
             s.add(setting)
         return setting
@@ -202,7 +131,7 @@ class Store(RecordStore, ChunkCommits):
                 f"(valid: {', '.join(kind.external_objects)})"
             )
         setting = self.object_setting(name, cs_object)
-        with self.session() as s:
+        with session(self.engine) as s:
             setting.external_object = external_object
             s.add(setting)
         return setting
@@ -210,7 +139,8 @@ class Store(RecordStore, ChunkCommits):
     def delete_integration(self, name: str) -> None:
         """Remove an integration and everything it owns. It cannot be undone."""
         self.integration(name)
-        with self.session() as s:
+        with session(self.engine) as s:
+            # Its sync state goes with it; the ClientSuccess records stay.
             for table in (SyncRun, Conflict, QuarantineRecord, SyncCursor, RecordLink, ObjectSetting):
                 s.exec(delete(table).where(col(table.integration) == name))
             s.exec(delete(Integration).where(col(Integration.name) == name))

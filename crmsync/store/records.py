@@ -1,0 +1,86 @@
+"""ClientSuccess records as the sync reads them: in chunks, by id, by match key, by change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from crmsync.models import CS_MODELS, RecordLink
+from crmsync.store.state import in_scope
+from crmsync.store.types import Scope
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class CSRecords:
+    """Reads of the ClientSuccess objects (clients, contacts, subscriptions) for a sync."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    def cs_frame(self, cs_object: str, ids: Sequence[int], columns: Sequence[str]) -> pd.DataFrame:
+        """Current values of these CS records, indexed by id, with updated_at."""
+        import pandas as pd
+
+        table = CS_MODELS[cs_object].__table__
+        wanted = [table.c.id, *(table.c[name] for name in dict.fromkeys(columns)), table.c.updated_at]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*wanted).where(table.c.id.in_([int(i) for i in ids]))).all()
+        frame = pd.DataFrame(rows, columns=[c.name for c in wanted])
+        return frame.set_index("id")
+
+    def match_keys(self, scope: Scope, column: str, values: Sequence[str]) -> dict[str, int]:
+        """Unlinked CS records whose ``column`` equals one of ``values``, case-insensitively."""
+        table = CS_MODELS[scope.cs_object].__table__
+        linked = sa.select(RecordLink.cs_id).where(*in_scope(scope))
+        wanted = sorted({v.lower() for v in values})
+        statement = (
+            sa.select(sa.func.lower(table.c[column]), table.c.id)
+            .where(sa.func.lower(table.c[column]).in_(wanted), table.c.id.not_in(linked))
+            .order_by(table.c.id)
+        )
+        with self.engine.connect() as conn:
+            found: dict[str, int] = {}
+            for key, cs_id in conn.execute(statement):
+                found.setdefault(key, cs_id)  # the oldest record wins a shared key
+            return found
+
+    def existing_ids(self, cs_object: str, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` that still exist as CS records."""
+        table = CS_MODELS[cs_object].__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.id).where(table.c.id.in_([int(i) for i in ids])))
+            return {row[0] for row in rows}
+
+    def unlinked_ids(self, scope: Scope, ids: Sequence[int]) -> set[int]:
+        """Those of ``ids`` that exist as CS records and are not linked in this scope."""
+        table = CS_MODELS[scope.cs_object].__table__
+        linked = sa.select(RecordLink.cs_id).where(*in_scope(scope))
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table.c.id).where(table.c.id.in_(list(ids)), table.c.id.not_in(linked))
+            )
+            return {row[0] for row in rows}
+
+    def changed_records(
+        self, cs_object: str, since: tuple[datetime | None, str], columns: Sequence[str], limit: int
+    ) -> pd.DataFrame:
+        """Up to ``limit`` CS records changed after ``since`` (updated_at, id), oldest first."""
+        import pandas as pd
+
+        table = CS_MODELS[cs_object].__table__
+        wanted = [table.c.id, *(table.c[name] for name in dict.fromkeys(columns)), table.c.updated_at]
+        statement = sa.select(*wanted).order_by(table.c.updated_at, table.c.id).limit(limit)
+        at, last_id = since
+        if at is not None:
+            after = sa.tuple_(table.c.updated_at, table.c.id) > sa.tuple_(
+                sa.literal(at, table.c.updated_at.type), int(last_id or 0)
+            )
+            statement = statement.where(after)
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement).all()
+        return pd.DataFrame(rows, columns=[c.name for c in wanted]).set_index("id", drop=False)

@@ -1,0 +1,219 @@
+"""Sync state: links, cursors, quarantine, conflicts and runs, and the one commit of each chunk.
+
+Each ``apply_*`` method commits one chunk's rows, links, quarantine, conflicts and cursor in a
+single transaction, so a crash anywhere leaves either all of a chunk or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from crmsync.models import CS_MODELS, Conflict, QuarantineRecord, RecordLink, SyncCursor, SyncRun, utcnow
+from crmsync.store.engine import session
+from crmsync.store.types import PARENT_SYNCED, PullBatch, PushBatch, Scope
+from crmsync.store.writes import write_cursor, write_links, write_quarantine
+
+
+def in_scope(scope: Scope) -> tuple[sa.ColumnElement[bool], ...]:
+    """The WHERE conditions that select one scope's links."""
+    return (
+        RecordLink.integration == scope.integration,
+        RecordLink.cs_object == scope.cs_object,
+        RecordLink.external_object == scope.external_object,
+    )
+
+
+class SyncState:
+    """What the sync knows between runs, per scope, and the commits that move it forward."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    # --- links and cursors --------------------------------------------------------------------
+
+    def cursor(self, scope: Scope, direction: str) -> tuple[datetime | None, str]:
+        """Where the last run of this direction stopped: (timestamp, id), or (None, "")."""
+        with session(self.engine) as s:
+            row = s.get(SyncCursor, (scope.integration, scope.cs_object, scope.external_object, direction))
+            return (row.position_at, row.position_id) if row else (None, "")
+
+    def links_by_external(self, scope: Scope, external_ids: Sequence[str]) -> dict[str, RecordLink]:
+        """The scope's links of these CRM records, by CRM id."""
+        with session(self.engine) as s:
+            rows = s.exec(
+                select(RecordLink).where(*in_scope(scope), col(RecordLink.external_id).in_(external_ids))
+            )
+            return {row.external_id: row for row in rows}
+
+    def links_by_cs(self, scope: Scope, cs_ids: Sequence[int]) -> dict[int, RecordLink]:
+        """The scope's links of these CS records, by CS id."""
+        ids = [int(i) for i in cs_ids]
+        with session(self.engine) as s:
+            rows = s.exec(select(RecordLink).where(*in_scope(scope), col(RecordLink.cs_id).in_(ids)))
+            return {row.cs_id: row for row in rows}
+
+    def pending_parents(self, scope: Scope) -> dict[int, str]:
+        """Linked children whose parent was not linked yet when they were pulled: cs_id -> parent id."""
+        with session(self.engine) as s:
+            rows = s.exec(
+                select(RecordLink.cs_id, RecordLink.parent_external_id).where(
+                    *in_scope(scope), col(RecordLink.parent_external_id).is_not(None)
+                )
+            )
+            return dict(rows.all())
+
+    # --- quarantine and runs -----------------------------------------------------------------
+
+    def quarantined_keys(self, scope: Scope, direction: str) -> list[str]:
+        """Keys of records in quarantine that were not replayed yet."""
+        with session(self.engine) as s:
+            return list(
+                s.exec(
+                    select(QuarantineRecord.record_key).where(
+                        QuarantineRecord.integration == scope.integration,
+                        QuarantineRecord.cs_object == scope.cs_object,
+                        QuarantineRecord.direction == direction,
+                        col(QuarantineRecord.replayed_at).is_(None),
+                    )
+                )
+            )
+
+    def start_run(self, run_id: str, scope: Scope, mode: str, flow_run_id: str | None = None) -> None:
+        """Record that a run of this scope started."""
+        with session(self.engine) as s:
+            s.add(
+                SyncRun(
+                    id=run_id,
+                    integration=scope.integration,
+                    cs_object=scope.cs_object,
+                    mode=mode,
+                    flow_run_id=flow_run_id,
+                )
+            )
+
+    def finish_run(
+        self, run_id: str, status: str, counts: dict[str, int], message: str | None = None
+    ) -> None:
+        """Record how a run ended, with its counts."""
+        with session(self.engine) as s:
+            run = s.get(SyncRun, run_id)
+            run.status, run.counts, run.message, run.finished_at = status, dict(counts), message, utcnow()
+            s.add(run)
+
+    def quarantine_rows(self, integration: str, limit: int = 20) -> list[QuarantineRecord]:
+        """The integration's records in quarantine that were not replayed yet, oldest first."""
+        with session(self.engine) as s:
+            return list(
+                s.exec(
+                    select(QuarantineRecord)
+                    .where(
+                        QuarantineRecord.integration == integration,
+                        col(QuarantineRecord.replayed_at).is_(None),
+                    )
+                    .order_by(QuarantineRecord.id)
+                    .limit(limit)
+                )
+            )
+
+    # --- chunk commits -----------------------------------------------------------------------
+
+    def apply_pull(self, scope: Scope, batch: PullBatch, run_id: str) -> list[int]:
+        """Commit one pulled chunk; returns the ids of the CS records it created."""
+        model = CS_MODELS[scope.cs_object]
+        table = model.__table__
+        now = utcnow()
+        with session(self.engine) as s:
+            created: list[int] = []
+            if batch.creates:
+                rows = [{k: v for k, v in row.items() if k != "_link"} for row in batch.creates]
+                for row in rows:
+                    row.setdefault("created_at", now)
+                    row.setdefault("updated_at", now)
+                    row.setdefault("custom", {})
+                result = s.connection().execute(
+                    sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+                )
+                created = [r[0] for r in result]
+                for cs_id, row in zip(created, batch.creates, strict=True):
+                    batch.new_links.append({**row["_link"], "cs_id": cs_id})
+            if batch.updates:
+                names = [k for k in batch.updates[0] if k != "id"]
+                statement = (
+                    sa.update(table)
+                    .where(table.c.id == sa.bindparam("_id"))
+                    .values({name: sa.bindparam(f"_v_{name}") for name in names})
+                )
+                s.connection().execute(
+                    statement,
+                    [{"_id": u["id"], **{f"_v_{n}": u[n] for n in names}} for u in batch.updates],
+                )
+            write_links(s, scope, batch.new_links, batch.link_updates, now)
+            write_quarantine(s, scope, "pull", batch.quarantine, batch.loaded_keys, run_id, now)
+            for conflict in batch.conflicts:
+                s.add(
+                    Conflict(
+                        integration=scope.integration, cs_object=scope.cs_object, run_id=run_id, **conflict
+                    )
+                )
+            if batch.cursor:
+                write_cursor(s, scope, "pull", batch.cursor)
+        return created
+
+    def apply_push(self, scope: Scope, batch: PushBatch, run_id: str) -> None:
+        """Commit the links, quarantine and cursor of one pushed chunk."""
+        now = utcnow()
+        with session(self.engine) as s:
+            write_links(s, scope, batch.new_links, batch.link_updates, now)
+            write_quarantine(s, scope, "push", batch.quarantine, batch.loaded_keys, run_id, now)
+            if batch.cursor:
+                write_cursor(s, scope, "push", batch.cursor)
+
+    def set_parents(self, scope: Scope, column: str, resolved: dict[int, int]) -> None:
+        """Children whose parent is now linked: set their parent column, record it as synced."""
+        if not resolved:
+            return
+        table = CS_MODELS[scope.cs_object].__table__
+        links = self.links_by_cs(scope, list(resolved))
+        with session(self.engine) as s:
+            s.connection().execute(
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("_id"))
+                .values({column: sa.bindparam("_p")}),
+                [{"_id": child, "_p": parent} for child, parent in resolved.items()],
+            )
+            s.connection().execute(
+                sa.update(RecordLink)
+                .where(
+                    RecordLink.integration == scope.integration,
+                    RecordLink.cs_object == scope.cs_object,
+                    RecordLink.cs_id == sa.bindparam("_id"),
+                )
+                .values(parent_external_id=None, synced_values=sa.bindparam("_values")),
+                [
+                    {"_id": child, "_values": {**links[child].synced_values, PARENT_SYNCED: parent}}
+                    for child, parent in resolved.items()
+                    if child in links
+                ],
+            )
+
+    def apply_deletes(
+        self, scope: Scope, external_ids: Sequence[str], policy: str, cursor: tuple[datetime, str] | None
+    ) -> int:
+        """Records the CRM archived or deleted: unlink them, or flag their links. CS data stays."""
+        affected = 0
+        with session(self.engine) as s:
+            if external_ids and policy != "ignore":
+                where = (*in_scope(scope), col(RecordLink.external_id).in_(list(external_ids)))
+                if policy == "unlink":
+                    affected = s.exec(sa.delete(RecordLink).where(*where)).rowcount
+                else:
+                    affected = s.exec(
+                        sa.update(RecordLink).where(*where).values(external_deleted_at=utcnow())
+                    ).rowcount
+            if cursor:
+                write_cursor(s, scope, "deleted", cursor)
+        return affected

@@ -1,0 +1,43 @@
+"""The sync's units of work as the store sees them: a scope, and what one chunk commits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+PARENT_SYNCED = "_parent"  # a link's synced values keep the CS parent id last synced under this key
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One integration × CS object × external object: what links and cursors belong to."""
+
+    integration: str
+    cs_object: str
+    external_object: str
+
+
+@dataclass
+class PullBatch:
+    """Everything one pulled chunk writes, in one transaction."""
+
+    creates: list[dict[str, Any]] = field(default_factory=list)  # CS values; "_link" holds the link fields
+    updates: list[dict[str, Any]] = field(default_factory=list)  # {"id": cs_id, field: value, ...}
+    new_links: list[dict[str, Any]] = field(default_factory=list)
+    link_updates: list[dict[str, Any]] = field(default_factory=list)  # {"cs_id", "synced_values", ...}
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)  # record_key, raw, reason, rule
+    loaded_keys: list[str] = field(default_factory=list)  # quarantined earlier, loaded now: replayed
+    cursor: tuple[datetime, str] | None = None
+
+
+@dataclass
+class PushBatch:
+    """Everything one pushed chunk writes back, in one transaction."""
+
+    new_links: list[dict[str, Any]] = field(default_factory=list)
+    link_updates: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    loaded_keys: list[str] = field(default_factory=list)
+    cursor: tuple[datetime, str] | None = None

@@ -1,0 +1,141 @@
+"""The row writes a chunk commit is made of: links, quarantine and cursors, inside its session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from crmsync.models import QuarantineRecord, RecordLink, SyncCursor, utcnow
+from crmsync.store.types import Scope
+
+
+def _upsert(
+    session: Session, table: type, rows: list[dict[str, Any]], keys: list[str], update: list[str]
+) -> None:
+    """INSERT ... ON CONFLICT (keys) DO UPDATE, on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={name: getattr(statement.excluded, name) for name in update}
+    )
+    session.exec(statement, params=rows)
+
+
+def write_links(
+    s: Session,
+    scope: Scope,
+    new: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Upsert new links (one per CS record) and refresh the synced values of existing ones."""
+    owner = {
+        "integration": scope.integration,
+        "cs_object": scope.cs_object,
+        "external_object": scope.external_object,
+    }
+    if new:
+        rows = [{"parent_external_id": None, **owner, **link, "synced_at": now} for link in new]
+        _upsert(
+            s,
+            RecordLink,
+            rows,
+            ["integration", "cs_object", "cs_id"],
+            ["external_object", "external_id", "synced_values", "synced_at", "parent_external_id"],
+        )
+    if updates:
+        statement = (
+            sa.update(RecordLink)
+            .where(
+                RecordLink.integration == scope.integration,
+                RecordLink.cs_object == scope.cs_object,
+                RecordLink.cs_id == sa.bindparam("_cs_id"),
+            )
+            .values(
+                synced_values=sa.bindparam("_values"),
+                synced_at=now,
+                parent_external_id=sa.bindparam("_parent"),
+            )
+        )
+        s.connection().execute(
+            statement,
+            [
+                {
+                    "_cs_id": u["cs_id"],
+                    "_values": u["synced_values"],
+                    "_parent": u.get("parent_external_id"),
+                }
+                for u in updates
+            ],
+        )
+
+
+def write_quarantine(
+    s: Session,
+    scope: Scope,
+    direction: str,
+    rows: list[dict[str, Any]],
+    loaded_keys: list[str],
+    run_id: str,
+    now: datetime,
+) -> None:
+    """Upsert quarantined records and mark as replayed those that loaded this time."""
+    owner = {"integration": scope.integration, "cs_object": scope.cs_object, "direction": direction}
+    _upsert(
+        s,
+        QuarantineRecord,
+        [
+            {
+                **owner,
+                **row,
+                "run_id": run_id,
+                "first_seen_at": now,
+                "last_seen_at": now,
+                "replayed_at": None,
+            }
+            for row in rows
+        ],
+        ["integration", "cs_object", "direction", "record_key"],
+        ["raw", "reason", "rule", "run_id", "last_seen_at", "replayed_at"],
+    )
+    if loaded_keys:
+        s.exec(
+            sa.update(QuarantineRecord)
+            .where(
+                QuarantineRecord.integration == scope.integration,
+                QuarantineRecord.cs_object == scope.cs_object,
+                QuarantineRecord.direction == direction,
+                col(QuarantineRecord.record_key).in_(loaded_keys),
+                col(QuarantineRecord.replayed_at).is_(None),
+            )
+            .values(replayed_at=now)
+        )
+
+
+def write_cursor(s: Session, scope: Scope, direction: str, position: tuple[datetime, str]) -> None:
+    """Move the scope's cursor of ``direction`` (pull, push or deleted) to ``position``."""
+    _upsert(
+        s,
+        SyncCursor,
+        [
+            {
+                "integration": scope.integration,
+                "cs_object": scope.cs_object,
+                "external_object": scope.external_object,
+                "direction": direction,
+                "position_at": position[0],
+                "position_id": str(position[1]),
+                "updated_at": utcnow(),
+            }
+        ],
+        ["integration", "cs_object", "external_object", "direction"],
+        ["position_at", "position_id", "updated_at"],
+    )
