@@ -7,6 +7,12 @@ the value calls ``reveal()`` at the last moment (building an SDK client).
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable
+
+MAX_MESSAGE = 300  # characters of an error or log line, after scrubbing
+MIN_SECRET = 4  # shorter values are not real credentials, and masking them would garble the text
+_BEARER = re.compile(r"(?i)bearer\s+\S+")
 
 
 class Secret:
@@ -33,6 +39,16 @@ class Secret:
 
     def __reduce__(self):  # never pickle the value into a Prefect result or cache
         raise TypeError("Secret values cannot be serialised")
+
+
+def scrub(text: str, secrets: Iterable[Secret], limit: int = MAX_MESSAGE) -> str:
+    """``text`` without any of these secret values or a bearer token, on one line, at most ``limit`` long."""
+    for secret in secrets:
+        value = secret.reveal()
+        if len(value) >= MIN_SECRET:
+            text = text.replace(value, "***")
+    text = " ".join(_BEARER.sub("Bearer ***", text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def block_name(env_name: str) -> str:

@@ -6,9 +6,10 @@ neither. The flows, the CLI and the web page all ask it; none of them repeats th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+
+from crmsync.connectors import registry as _registry
 
 
 class ObjectDirection(StrEnum):
@@ -101,16 +102,6 @@ def next_pull_at(schedule: str, enabled: bool, reference: datetime) -> datetime 
 CS_OBJECTS: tuple[str, ...] = ("clients", "contacts", "subscriptions")  # also the dependency order
 
 
-@dataclass(frozen=True)
-class Kind:
-    """A kind of CRM: its display name and the external objects a CS object can point at."""
-
-    name: str
-    header: str
-    external_objects: tuple[str, ...]
-
-
-KINDS: dict[str, Kind] = {
-    "hubspot": Kind("hubspot", "HubSpot", ("companies", "contacts", "deals")),
-    "salesforce": Kind("salesforce", "Salesforce", ("Account", "Contact", "Opportunity")),
-}
+# The kinds of CRM, their display names and external objects: the connector registry itself.
+KINDS = _registry.KINDS
+Kind = _registry.ConnectorSpec  # the old name of a registry entry

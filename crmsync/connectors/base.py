@@ -18,6 +18,10 @@ class AuthError(ConnectorError):
     """The CRM refused the credentials."""
 
 
+class Rejected(ConnectorError):
+    """The CRM refused a whole request (a 4xx other than auth and rate limits): retrying cannot help."""
+
+
 @dataclass(frozen=True, slots=True)
 class Cursor:
     """A position in an object's change stream: last-modified time, then id as tie-breaker.
@@ -111,9 +115,6 @@ class Connector(Protocol):
         self, obj: str, fields: Sequence[str], since: Cursor, until: datetime | None = None
     ) -> Iterator[Page]:
         """Pages of records modified after ``since`` (and not after ``until``), oldest first."""
-
-    def read_by_ids(self, obj: str, ids: Sequence[str], fields: Sequence[str]) -> list[ExternalRecord]:
-        """The records with these ids, in batches; missing ids are simply absent."""
 
     def read_deleted(self, obj: str, since: datetime | None) -> Iterator[list[DeletedRecord]]:
         """Batches of records archived or deleted since ``since``."""

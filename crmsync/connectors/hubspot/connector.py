@@ -73,7 +73,7 @@ class HubSpotConnector:
 
     __str__ = __repr__
 
-    # --- the Connector interface --------------------------------------------------------------
+    # --- the Connector interface, plus a look-up by id (not in the interface) ----------------
     def check(self) -> str:
         """One cheap call (a one-company page) that proves the token and the host."""
         api = self._client.api("crm", "companies", "basic_api")

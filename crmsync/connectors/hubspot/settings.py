@@ -7,7 +7,7 @@ BASE_URL_ENV = "HUBSPOT_BASE_URL"
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 
 OBJECTS = ("companies", "contacts", "deals")
-PARENT_OBJECT = {"contacts": "companies", "deals": "companies"}
+PARENT_OBJECT = {"contacts": "companies", "deals": "companies"}  # child -> its Primary company
 
 # Page sizes and batch limits.
 SEARCH_PAGE_SIZE = 200  # CRM search: at most 200 results a page
@@ -30,7 +30,7 @@ ID_PROPERTY = "hs_object_id"
 # Companies and deals carry the ClientSuccess id in the custom unique property clientsuccess_id;
 # HubSpot keeps contacts unique by email, so contacts upsert by email.
 UPSERT_ID_PROPERTY = {"companies": "clientsuccess_id", "contacts": "email", "deals": "clientsuccess_id"}
-KEY_PROPERTY = {"companies": "clientsuccess_id", "deals": "clientsuccess_id"}
+KEY_PROPERTY = {"companies": "clientsuccess_id", "deals": "clientsuccess_id"}  # contacts: keyed by email
 
 # HUBSPOT_DEFINED association type ids for child -> company: the Primary company label.
 PRIMARY_COMPANY_TYPE = {"contacts": 1, "deals": 5}

@@ -17,9 +17,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from crmsync.connectors.base import WriteRequest, WriteResult
+from crmsync.connectors.base import Rejected, WriteRequest, WriteResult
 from crmsync.connectors.hubspot.changes import to_ms
-from crmsync.connectors.hubspot.client import BadRequest, HubSpotClient
+from crmsync.connectors.hubspot.client import HubSpotClient
 from crmsync.connectors.hubspot.settings import (
     ASSOCIATION_WRITE_BATCH,
     BATCH_SIZE,
@@ -134,7 +134,7 @@ class BatchWriter:
         what, call, body = self._batch(chunk, update)
         try:
             response = self.client.call(what, call, body)
-        except BadRequest as exc:  # the batch as a whole was refused: every record in it failed
+        except Rejected as exc:  # the batch as a whole was refused: every record in it failed
             for slot in chunk:
                 self.results[slot.index] = self._fail(slot.request, str(exc))
             return
@@ -215,7 +215,7 @@ class BatchWriter:
         try:
             body = v4.BatchInputPublicAssociationMultiPost(inputs=inputs)
             response = self.client.call(what, api.create, self.obj, PARENT_OBJECT[self.obj], body)
-        except BadRequest as exc:
+        except Rejected as exc:
             for i, _ in chunk:
                 self._parent_failed(i, requests[i], str(exc))
             return

@@ -1,10 +1,11 @@
-"""The simple-salesforce session: token or SOAP login, timeouts, retries with back-off, secret-free errors."""
+"""The simple-salesforce session: token or SOAP login, timeouts, and Salesforce's error table.
+
+Retries, back-off, scrubbing and the retry log are the shared ones (``client_base``).
+"""
 
 from __future__ import annotations
 
-import logging
 import os
-import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -17,17 +18,19 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
     SalesforceOperationError,
 )
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from crmsync.connectors.base import AuthError, ConnectorError
+from crmsync.connectors.client_base import (
+    Action,
+    ClientBase,
+    ErrorResolution,
+    ErrorTable,
+    Failure,
+    FailureType,
+    RetryPolicy,
+)
 from crmsync.secrets import Secret
 
-log = logging.getLogger("crmsync.connectors.salesforce")
 T = TypeVar("T")
-
-
-class Rejected(ConnectorError):
-    """Salesforce refused a whole request (a 4xx other than auth and rate limits)."""
 
 
 class _SessionRenewed(Exception):
@@ -35,6 +38,23 @@ class _SessionRenewed(Exception):
 
 
 SDK_ERRORS = (SalesforceError, SalesforceOperationError, requests.RequestException, _SessionRenewed)
+_SESSION = "Salesforce rejected the session (INVALID_SESSION_ID): the token is invalid or expired"
+
+# Salesforce's answers and what they call for. Per-record errors of a Collections call come
+# back in a 200 and never reach this table.
+ERRORS: ErrorTable = {
+    # The org's API allowance (a 403 on REST, a SOAP fault on login): it refills, so back off.
+    "REQUEST_LIMIT_EXCEEDED": ErrorResolution(Action.RATE_LIMITED, FailureType.TRANSIENT),
+    _SessionRenewed: ErrorResolution(Action.RETRY, FailureType.AUTH, _SESSION),
+    SalesforceExpiredSession: ErrorResolution(Action.FAIL, FailureType.AUTH, _SESSION),
+    # An untrusted certificate stays untrusted: say how to fix it instead of retrying.
+    requests.exceptions.SSLError: ErrorResolution(Action.FAIL, FailureType.SYSTEM),
+    requests.exceptions.Timeout: ErrorResolution(Action.RETRY, FailureType.TRANSIENT),
+    requests.exceptions.ConnectionError: ErrorResolution(Action.RETRY, FailureType.TRANSIENT),
+    401: ErrorResolution(Action.FAIL, FailureType.AUTH),  # a refused login (INVALID_LOGIN)
+    range(500, 600): ErrorResolution(Action.RETRY, FailureType.TRANSIENT),
+    range(400, 500): ErrorResolution(Action.FAIL, FailureType.REJECTED),
+}
 
 
 class _TimeoutSession(requests.Session):
@@ -49,8 +69,11 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-class SalesforceClient:
+class SalesforceClient(ClientBase):
     """One authenticated SDK client, made on first use; every call goes through ``call``."""
+
+    ERRORS = ERRORS
+    GAVE_UP = "{line}"  # the cause ends the message ("... did not answer within 60 s")
 
     def __init__(
         self,
@@ -63,10 +86,11 @@ class SalesforceClient:
         base_delay: float,
         max_attempts: int,
     ):
+        # Salesforce sends no Retry-After; its rate limit is a daily allowance, so the same back-off.
+        policy = RetryPolicy(max_attempts, base_delay, base_delay * 30, base_delay, base_delay * 30)
+        super().__init__(policy, [token, *(login[1:] if login else ())], "crmsync.connectors.salesforce")
         self.url, self.version, self.timeout = url, version, timeout
         self._token, self._login = token, login
-        self._base_delay, self._max_attempts = base_delay, max_attempts
-        self._secrets = [s for s in (token, *(login[1:] if login else ())) if s is not None]
         self._sdk: Salesforce | None = None
 
     def __repr__(self) -> str:
@@ -103,102 +127,53 @@ class SalesforceClient:
                 )
         return self._sdk
 
-    def call(self, what: str, fn: Callable[[Salesforce], T], retry: bool = True) -> T:
-        """Run ``fn(sdk)``, retrying rate limits, 5xx and dropped connections with exponential back-off."""
-        retrying = Retrying(
-            retry=retry_if_exception(transient),
-            stop=stop_after_attempt(self._max_attempts if retry else 1),
-            wait=wait_exponential(multiplier=self._base_delay, max=self._base_delay * 30),
-            before_sleep=lambda state: self._log_retry(what, state.outcome.exception(), state.attempt_number),
-            reraise=True,
-        )
-        try:
-            return retrying(self._once, fn)
-        except SDK_ERRORS as exc:
-            error = self.translate(what, exc)
-        raise error  # outside the except block: nothing from the SDK (URL, headers) is chained to it
+    def call(self, what: str, fn: Callable[[Salesforce], T], *, retry_transport: bool = True) -> T:
+        """Run ``fn(sdk)`` under the retry policy; failures raise a one-line ConnectorError."""
+        return self._run(what, lambda: fn(self.sdk()), retry_transport=retry_transport)
 
     def restarting(self, what: str, start: Callable[[Salesforce], Iterator[T]]) -> Iterator[T]:
         """Items of an SDK generator (a Bulk query's pages); after a transient failure it starts over."""
-        items: Iterator[T] | None = None
-        failures = 0
-        while True:
-            error = None
-            try:
-                if items is None:
-                    items = self._once(lambda sf: iter(start(sf)))
-                item = self._once(lambda sf, items=items: next(items, None))
-            except SDK_ERRORS as exc:
-                failures += 1
-                if transient(exc) and failures < self._max_attempts:
-                    self._log_retry(f"{what} (starting again)", exc, failures)
-                    time.sleep(min(self._base_delay * 2 ** (failures - 1), self._base_delay * 30))
-                    items = None
-                    continue
-                error = self.translate(what, exc)
-            if error is not None:
-                raise error  # outside the except block, as in call()
-            if item is None:
-                return
-            yield item
+        return self._restarting(what, lambda: iter(start(self.sdk())))
 
-    def _once(self, fn: Callable[[Salesforce], T]) -> T:
+    def failure(self, what: str, exc: BaseException) -> Failure | None:
+        """Status, errorCode and message of a simple-salesforce or requests exception."""
+        if not isinstance(exc, SDK_ERRORS):
+            return None
+        cause = type(exc)
+        if isinstance(exc, requests.exceptions.SSLError):
+            bundle = os.environ.get("REQUESTS_CA_BUNDLE")
+            line = (
+                f"TLS: the certificate of {self.host} is not trusted; set REQUESTS_CA_BUNDLE to the CA "
+                "bundle that signed it" + (f" (it is {bundle})" if bundle else "")
+            )
+        elif isinstance(exc, requests.exceptions.Timeout):
+            line = f"Salesforce {what}: {self.host} did not answer within {self.timeout:g} s"
+        elif isinstance(exc, requests.exceptions.ConnectionError):
+            line = f"Salesforce {what}: cannot reach {self.host} (connection failed)"
+        elif isinstance(exc, SalesforceAuthenticationFailed):
+            # A SOAP fault carries a code such as INVALID_LOGIN; a page that is no SOAP, its HTTP status.
+            code = str(exc.code)
+            status = int(code) if code.isdigit() else exc.status
+            line = f"Salesforce login failed: {code}: {exc.auth_message}"
+            return Failure(line, status, code, exc.auth_message, cause=cause)
+        elif isinstance(exc, SalesforceError):
+            code, message = error_detail(exc.content)
+            line = f"Salesforce {what} failed: HTTP {exc.status} {code}: {message}"
+            return Failure(line, exc.status, code, message, cause=cause)
+        elif isinstance(exc, _SessionRenewed):
+            return Failure(_SESSION, 401, "INVALID_SESSION_ID", cause=cause)
+        else:
+            line = f"Salesforce {what} failed: {exc}"
+        return Failure(line, cause=cause)
+
+    def _attempt(self, fn: Callable[[], T]) -> T:
         try:
-            return fn(self.sdk())
+            return fn()
         except SalesforceExpiredSession:
             if self._login is None:
                 raise
             self._sdk = None  # a password session can be renewed: the retry logs in again
             raise _SessionRenewed from None
-
-    def _log_retry(self, what: str, exc: BaseException | None, attempt: int) -> None:
-        reason = self.translate(what, exc).args[0] if exc else "unknown error"
-        log.warning("%s; retry %d of %d", reason, attempt, self._max_attempts - 1)
-
-    def translate(self, what: str, exc: BaseException) -> ConnectorError:
-        """A one-line ConnectorError (AuthError for credentials) that names the cause and no secret."""
-        if isinstance(exc, requests.exceptions.SSLError):
-            bundle = os.environ.get("REQUESTS_CA_BUNDLE")
-            error: ConnectorError = ConnectorError(
-                f"TLS: the certificate of {self.host} is not trusted; set REQUESTS_CA_BUNDLE to the CA "
-                "bundle that signed it" + (f" (it is {bundle})" if bundle else "")
-            )
-        elif isinstance(exc, requests.exceptions.Timeout):
-            error = ConnectorError(f"Salesforce {what}: {self.host} did not answer within {self.timeout:g} s")
-        elif isinstance(exc, requests.exceptions.ConnectionError):
-            error = ConnectorError(f"Salesforce {what}: cannot reach {self.host} (connection failed)")
-        elif isinstance(exc, SalesforceAuthenticationFailed):
-            error = AuthError(f"Salesforce login failed: {exc.code}: {exc.auth_message}")
-        elif isinstance(exc, SalesforceExpiredSession | _SessionRenewed):
-            error = AuthError(
-                "Salesforce rejected the session (INVALID_SESSION_ID): the token is invalid or expired"
-            )
-        elif isinstance(exc, SalesforceError):
-            code, message = error_detail(exc.content)
-            kind = Rejected if 400 <= exc.status < 500 and not transient(exc) else ConnectorError
-            error = kind(f"Salesforce {what} failed: HTTP {exc.status} {code}: {message}")
-        else:
-            error = ConnectorError(f"Salesforce {what} failed: {exc}")
-        text = " ".join(str(error).split())
-        for secret in self._secrets:  # belt and braces: no message may carry a credential
-            if len(secret.reveal()) >= 4:
-                text = text.replace(secret.reveal(), "**********")
-        return type(error)(text)
-
-
-def transient(exc: BaseException) -> bool:
-    """Rate limits (REQUEST_LIMIT_EXCEEDED), 5xx, dropped connections and renewed sessions are retried."""
-    if isinstance(exc, _SessionRenewed):
-        return True
-    if isinstance(exc, requests.exceptions.SSLError):
-        return False
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return True
-    if isinstance(exc, SalesforceAuthenticationFailed):
-        return str(exc.code) == "REQUEST_LIMIT_EXCEEDED" or str(exc.code).startswith("5")
-    if isinstance(exc, SalesforceError):
-        return exc.status >= 500 or error_detail(exc.content)[0] == "REQUEST_LIMIT_EXCEEDED"
-    return False
 
 
 def error_detail(content: Any) -> tuple[str, str]:

@@ -108,10 +108,10 @@ class SalesforceConnector:
 
     __str__ = __repr__
 
-    # --- the Connector interface -------------------------------------------------------------
+    # --- the Connector interface, plus look-ups by id or value (not in the interface) ---------
     def check(self) -> str:
         """One call to /limits: proves the credentials and reports the daily API allowance."""
-        limits = self._client.call("check", lambda sf: sf.limits(), retry=False)
+        limits = self._client.call("check", lambda sf: sf.limits(), retry_transport=False)
         daily = limits.get("DailyApiRequests") or {}
         left = f"{daily.get('Remaining')}/{daily.get('Max')}"
         return f"Salesforce {self._client.host} (API v{self._client.version}): {left} daily API requests left"

@@ -11,8 +11,11 @@ BULK_THRESHOLD_ENV = "CRMSYNC_SALESFORCE_BULK_THRESHOLD"
 DEFAULT_BULK_THRESHOLD = 10_000  # records; above it reads and writes use Bulk API 2.0
 BULK_QUERY_PAGE_SIZE = 50_000  # maxRecords per Bulk API 2.0 query results page
 BULK_NULL = "#N/A"  # Bulk CSV: an empty cell leaves a field unchanged, #N/A clears it
+OBJECTS = ("Account", "Contact", "Opportunity")
 EXTERNAL_ID_FIELD = "ClientSuccess_Id__c"  # External ID (unique) on Account, Contact and Opportunity
+KEY_FIELD = dict.fromkeys(OBJECTS, EXTERNAL_ID_FIELD)  # object -> the field holding the ClientSuccess id
 CURSOR_FIELD = "SystemModstamp"  # changes on every write, system ones included (LastModifiedDate may not)
+PARENT_OBJECT = {"Contact": "Account", "Opportunity": "Account"}
 PARENT_FIELD = {"Contact": "AccountId", "Opportunity": "AccountId"}  # child object -> lookup to Account
 FIELD_TYPES = {  # describe type -> FieldInfo.type; anything else is "string"
     "picklist": "enumeration",

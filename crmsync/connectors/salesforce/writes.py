@@ -8,8 +8,8 @@ from typing import Any
 
 from simple_salesforce import Salesforce
 
-from crmsync.connectors.base import WriteRequest, WriteResult
-from crmsync.connectors.salesforce.client import Rejected, SalesforceClient
+from crmsync.connectors.base import Rejected, WriteRequest, WriteResult
+from crmsync.connectors.salesforce.client import SalesforceClient
 from crmsync.connectors.salesforce.settings import COLLECTION_BATCH_SIZE, EXTERNAL_ID_FIELD, PARENT_FIELD
 from crmsync.connectors.salesforce.soql import to_csv, to_json
 
