@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from crmsync.models import CS_MODELS, Conflict, QuarantineRecord, RecordLink, SyncCursor, utcnow
-from crmsync.records import PullBatch, PushBatch, Scope, in_scope
+from crmsync.records import PARENT_SYNCED, PullBatch, PushBatch, Scope, in_scope
 
 
 def _upsert(
@@ -92,8 +92,6 @@ class ChunkCommits:
         """Children whose parent is now linked: set their parent column, record it as synced."""
         if not resolved:
             return
-        from crmsync.sync.plan import PARENT_SYNCED
-
         table = CS_MODELS[scope.cs_object].__table__
         links = self.links_by_cs(scope, list(resolved))
         with self.session() as s:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+PARENT_SYNCED = "_parent"  # a link's synced values keep the CS parent id last synced under this key
+
+
 @dataclass(frozen=True)
 class Scope:
     """One integration × CS object × external object: what links and cursors belong to."""

@@ -77,6 +77,13 @@ def effective_direction(
     return Effective.PULL if pull else Effective.NONE
 
 
+def skip_reason(enabled: bool, object_direction: ObjectDirection | str) -> str | None:
+    """Why an object does not run at all: "skipped" (the integration is paused), "disabled", or None."""
+    if not enabled:
+        return "skipped"
+    return "disabled" if ObjectDirection(object_direction) is ObjectDirection.DISABLED else None
+
+
 # --- pull schedule (item 5) -------------------------------------------------------------
 
 SCHEDULES: dict[str, int | None] = {"manual": None, "5m": 5, "10m": 10, "15m": 15, "30m": 30, "60m": 60}

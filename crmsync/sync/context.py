@@ -38,7 +38,7 @@ class RunContext:
 
     @property
     def scope(self) -> Scope:
-        return Scope(self.plan.integration, self.plan.cs_object, self.plan.external_object)
+        return self.plan.scope
 
     def report(self, phase: str, done: int) -> None:
         if self.progress:

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from crmsync.mapping.spec import FieldMapping, ObjectMapping
+from crmsync.records import Scope
 from crmsync.settings import Effective, ObjectDirection, effective_direction
-
-PARENT_SYNCED = "_parent"  # a link's synced values keep the CS parent id last synced under this key
 
 
 @cache
@@ -78,6 +77,18 @@ class ObjectPlan:
     @property
     def label(self) -> str:
         return f"{self.integration} · {self.cs_object}"
+
+    @property
+    def scope(self) -> Scope:
+        """What this object's links and cursors belong to."""
+        return Scope(self.integration, self.cs_object, self.external_object)
+
+    @property
+    def parent_scope(self) -> Scope | None:
+        """The scope of the parent's links (contacts -> clients), for objects with a parent."""
+        if not self.mapping.parent or not self.parent_external_object:
+            return None
+        return Scope(self.integration, self.mapping.parent.cs_object, self.parent_external_object)
 
     def read_fields(self) -> list[str]:
         """The external fields a pull reads: mapped pull fields, the key, the match and parent fields."""
