@@ -64,7 +64,7 @@ def effective_direction(
     does not sync at all.
     """
     obj, fld = ObjectDirection(object_direction), FieldDirection(field_direction)
-    if not enabled or obj is ObjectDirection.DISABLED:
+    if skip_reason(enabled, obj):
         return Effective.NONE
     wants_push = fld in (FieldDirection.PUSH, FieldDirection.BOTH)
     wants_pull = fld in (FieldDirection.PULL, FieldDirection.BOTH)
