@@ -15,7 +15,7 @@ from typing import Any
 
 from crmsync import config
 from crmsync.errors import CrmsyncError
-from crmsync.settings import SCHEDULES
+from crmsync.settings import SCHEDULES, skip_reason
 from crmsync.store import Store
 
 INTEGRATION_FLOW = "crmsync-integration"
@@ -70,7 +70,7 @@ def desired_deployments(store: Store) -> list[DeploymentSpec]:
                     name=f"{integration.name}-{setting.cs_object}",
                     parameters={"integration": integration.name, "cs_object": setting.cs_object},
                     interval_seconds=None,
-                    paused=not integration.enabled or setting.direction == "disabled",
+                    paused=skip_reason(integration.enabled, setting.direction) is not None,
                     tags=(TAG, integration.name),
                 )
             )

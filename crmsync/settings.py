@@ -65,7 +65,7 @@ def effective_direction(
     does not sync at all.
     """
     obj, fld = ObjectDirection(object_direction), FieldDirection(field_direction)
-    if not enabled or obj is ObjectDirection.DISABLED:
+    if skip_reason(enabled, obj):
         return Effective.NONE
     wants_push = fld in (FieldDirection.PUSH, FieldDirection.BOTH)
     wants_pull = fld in (FieldDirection.PULL, FieldDirection.BOTH)
@@ -76,6 +76,13 @@ def effective_direction(
     if push:
         return Effective.PUSH
     return Effective.PULL if pull else Effective.NONE
+
+
+def skip_reason(enabled: bool, object_direction: ObjectDirection | str) -> str | None:
+    """Why an object does not run at all: "skipped" (the integration is paused), "disabled", or None."""
+    if not enabled:
+        return "skipped"
+    return "disabled" if ObjectDirection(object_direction) is ObjectDirection.DISABLED else None
 
 
 # --- pull schedule (item 5) -------------------------------------------------------------

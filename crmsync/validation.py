@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    from crmsync.expectations import Check
+
 DIRECTIONS = ("pull", "push")
 COLUMN_KWARGS = ("column", "column_A", "column_B")
 SUITE_KEYS = {"name", "id", "expectations", "suite_parameters", "meta", "notes"}
@@ -178,7 +180,7 @@ def _columns(kwargs: dict[str, Any]) -> list[str]:
     return [kwargs[key] for key in COLUMN_KWARGS if key in kwargs]
 
 
-def _rule(config: ExpectationConfiguration) -> str:
+def _rule(config: ExpectationConfiguration | Check) -> str:
     """How a failure names its expectation, e.g. ``expect_column_values_to_not_be_null(name)``."""
     return f"{config.type}({', '.join(_columns(config.kwargs))})"
 
@@ -204,15 +206,58 @@ def validate(
     """Validate a chunk against ``<cs_object>.<direction>``, once for the whole chunk."""
     if frame.empty:  # nothing to check: don't pay for importing Great Expectations (~2 s)
         return _split(frame, {})
+    checks = _compiled(cs_object, direction, directory)
+    if checks is not None:
+        return _split(frame, _failed_checks(checks, frame, f"{cs_object}.{direction}"))
+    return _split(frame, _run_gx(frame, cs_object, direction, directory))
+
+
+@lru_cache(maxsize=64)
+def _compiled(cs_object: str, direction: str, directory: Path | None) -> list[Check] | None:
+    """The suite as vectorised checks, or None when GX itself must run (or explain) it."""
+    from crmsync.expectations import compile_suite
+    from crmsync.models import CS_MODELS
+
+    if cs_object not in CS_MODELS or direction not in DIRECTIONS:
+        return None
+    path = Path(directory or EXPECTATIONS_DIR) / f"{cs_object}.{direction}.json"
+    return compile_suite(path, set(CS_MODELS[cs_object].model_fields))
+
+
+def _failed_checks(checks: list[Check], frame: pd.DataFrame, suite: str) -> dict[int, list[tuple[str, str]]]:
+    """Row position -> (rule, reason) of each check it failed, in the suite's order."""
+    import numpy as np
+
+    from crmsync.expectations import CannotRun
+
+    by_row: dict[int, list[tuple[str, str]]] = {}
+    for check in checks:
+        if not set(check.columns) <= set(frame.columns):
+            continue  # the mapping does not map this column: nothing to check
+        try:
+            positions = np.flatnonzero(check.unexpected(frame))
+        except CannotRun as exc:
+            raise ExpectationRunError(f"{suite}: {_rule(check)} could not run: {exc}") from None
+        columns = {c: frame[c].to_numpy(dtype=object) for c in check.columns}
+        for position in positions.tolist():
+            row = {c: values[position] for c, values in columns.items()}
+            by_row.setdefault(position, []).append((_rule(check), _reason(check, row)))
+    return by_row
+
+
+def _run_gx(
+    frame: pd.DataFrame, cs_object: str, direction: str, directory: Path | None
+) -> dict[int, list[tuple[str, str]]]:
+    """Row position -> (rule, reason), as Great Expectations' own engine finds them."""
     applicable = _suite_for_columns(cs_object, direction, directory, frozenset(frame.columns))
     if applicable is None:
-        return _split(frame, {})
+        return {}
     # GX reports unexpected rows by index label; positions survive any index, even duplicates.
     positional = frame.reset_index(drop=True)
     with _RUN_LOCK:
         batch = _batch_definition().get_batch(batch_parameters={"dataframe": positional})
         result = batch.validate(applicable, result_format={"result_format": "COMPLETE"})
-    return _split(frame, _reasons_by_row(result, positional, applicable))
+    return _reasons_by_row(result, positional, applicable)
 
 
 @lru_cache(maxsize=1)
@@ -288,7 +333,7 @@ def _split(frame: pd.DataFrame, by_row: dict[int, list[tuple[str, str]]]) -> Val
 # --- reasons ----------------------------------------------------------------------------
 
 
-def _reason(config: ExpectationConfiguration, row: dict[str, Any]) -> str:
+def _reason(config: ExpectationConfiguration | Check, row: dict[str, Any]) -> str:
     """A one-line, human reason why this row fails this expectation."""
     kw, meta = config.kwargs, config.meta or {}
     explain = _REASONS.get(config.type)

@@ -1,1 +1,12 @@
-"""Prefect tasks: small named steps over chunks. The decisions they run live in crmsync.sync."""
+"""Prefect tasks: the run's steps (``crmsync.sync.steps``) as small named tasks over chunks.
+
+``STEPS`` is the table the flows hand to the run path. Every argument goes to a task
+``quote``d: Prefect would otherwise walk every element of a chunk or frame (10,000 links are
+~500,000 visits) to track task dependencies.
+"""
+
+from __future__ import annotations
+
+from tasks.steps import STEPS
+
+__all__ = ["STEPS"]

@@ -62,47 +62,72 @@ def merge_pull(
 
     values, new_base = current.copy(), base.copy()
     changed = pd.Series(False, index=pulled.index)
-    conflict_rows = []
+    conflicts = []
+    modified = (external_modified, cs_modified)
     for field in fields:
-        name, fold = field.cs, _casefold(field)
-        new, cur = pulled[name], current[name]
-        old = base[name] if name in base else pd.Series(None, index=pulled.index, dtype="object")
-        known = base[f"{name}?"] if f"{name}?" in base else pd.Series(False, index=pulled.index)
-        external_changed = ~same(new, old, fold) & known
-        first_sync = ~known & new.notna()
-        cs_changed = ~same(cur, old, fold) & known
-        conflict = external_changed & cs_changed & ~same(new, cur, fold)
-        if not field.two_way:  # a pull-only field mirrors the CRM: its change always wins
-            conflict &= False
-        external_wins = _external_wins(field, conflict, external_modified, cs_modified)
-        take = ((external_changed | first_sync) & ~conflict) | (conflict & external_wins)
-        take &= ~same(new, cur, fold)
-        values[name] = new.where(take, cur)
-        # After a pull, both sides hold the CRM's value where it was taken; where the CS side
-        # won a conflict, the CRM still holds its value, so the push sends the CS value.
-        touched = external_changed | first_sync | ~known
-        new_base[name] = new.where(touched, old)
-        changed |= take
-        if conflict.any():
-            conflict_rows.append(
-                pd.DataFrame(
-                    {
-                        "row": conflict.index[conflict],
-                        "field": name,
-                        "base": old[conflict].to_numpy(),
-                        "cs": cur[conflict].to_numpy(),
-                        "external": new[conflict].to_numpy(),
-                        "policy": field.mapping.policy,
-                        "winner": external_wins[conflict].map({True: "external", False: "cs"}).to_numpy(),
-                    }
-                )
-            )
-    conflicts = (
-        pd.concat(conflict_rows, ignore_index=True)
-        if conflict_rows
-        else pd.DataFrame(columns=["row", "field", "base", "cs", "external", "policy", "winner"])
-    )
-    return PullMerge(values=values, changed=changed, base=new_base, conflicts=conflicts)
+        merged = _merge_field(field, pulled[field.cs], current[field.cs], base, modified)
+        values[field.cs], new_base[field.cs] = merged.value, merged.base
+        changed |= merged.taken
+        if merged.conflicts is not None:
+            conflicts.append(merged.conflicts)
+    return PullMerge(values=values, changed=changed, base=new_base, conflicts=_concat(conflicts))
+
+
+@dataclass
+class _FieldMerge:
+    value: pd.Series  # the merged CS value
+    base: pd.Series  # the new last-synced value
+    taken: pd.Series  # bool: the CRM's value is taken
+    conflicts: pd.DataFrame | None
+
+
+def _merge_field(
+    field: FieldPlan,
+    new: pd.Series,
+    cur: pd.Series,
+    base: pd.DataFrame,
+    modified: tuple[pd.Series, pd.Series],
+) -> _FieldMerge:
+    """One field of the three-way merge: a change on one side wins; on both, the policy decides."""
+    import pandas as pd
+
+    name, fold = field.cs, _casefold(field)
+    old = base[name] if name in base else pd.Series(None, index=new.index, dtype="object")
+    known = base[f"{name}?"] if f"{name}?" in base else pd.Series(False, index=new.index)
+    external_changed = ~same(new, old, fold) & known
+    first_sync = ~known & new.notna()
+    cs_changed = ~same(cur, old, fold) & known
+    conflict = external_changed & cs_changed & ~same(new, cur, fold)
+    if not field.two_way:  # a pull-only field mirrors the CRM: its change always wins
+        conflict &= False
+    external_wins = _external_wins(field, conflict, *modified)
+    take = ((external_changed | first_sync) & ~conflict) | (conflict & external_wins)
+    take &= ~same(new, cur, fold)
+    # After a pull, both sides hold the CRM's value where it was taken; where the CS side
+    # won a conflict, the CRM still holds its value, so the push sends the CS value.
+    touched = external_changed | first_sync | ~known
+    rows = None
+    if conflict.any():
+        rows = pd.DataFrame(
+            {
+                "row": conflict.index[conflict],
+                "field": name,
+                "base": old[conflict].to_numpy(),
+                "cs": cur[conflict].to_numpy(),
+                "external": new[conflict].to_numpy(),
+                "policy": field.mapping.policy,
+                "winner": external_wins[conflict].map({True: "external", False: "cs"}).to_numpy(),
+            }
+        )
+    return _FieldMerge(value=new.where(take, cur), base=new.where(touched, old), taken=take, conflicts=rows)
+
+
+def _concat(conflicts: list[pd.DataFrame]) -> pd.DataFrame:
+    import pandas as pd
+
+    if conflicts:
+        return pd.concat(conflicts, ignore_index=True)
+    return pd.DataFrame(columns=["row", "field", "base", "cs", "external", "policy", "winner"])
 
 
 def _external_wins(

@@ -85,7 +85,7 @@ class ObjectPlan:
 
     @property
     def parent_scope(self) -> Scope | None:
-        """Where the parent's links are (clients, for contacts and subscriptions); None without one."""
+        """The scope of the parent's links (contacts -> clients), for objects with a parent."""
         if not self.mapping.parent or not self.parent_external_object:
             return None
         return Scope(self.integration, self.mapping.parent.cs_object, self.parent_external_object)

@@ -6,24 +6,17 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.base import Cursor
-from crmsync.mapping.compile import (
-    EXTERNAL_ID,
-    MODIFIED_AT,
-    canonical,
-    records_frame,
-    same,
-    to_cs,
-    unreadable,
-)
+from crmsync.mapping.compile import EXTERNAL_ID, records_frame, same, to_cs, unreadable
 from crmsync.store.types import PARENT_SYNCED, PullBatch
-from crmsync.sync.merge import base_frame, merge_pull
-from crmsync.sync.plan import cs_kind
+from crmsync.sync.counts import PullCounts
+from crmsync.sync.frames import db_records, json_records, quarantine_rows
+from crmsync.sync.linked import Matched, merge_linked
+from crmsync.sync.merge import base_frame
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -50,6 +43,14 @@ class PullChunk:
     @property
     def empty(self) -> bool:
         return self.frame.empty
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How a run loads its chunks: under which run id, and whether the incremental cursor moves."""
+
+    run_id: str
+    move_cursor: bool = True  # a backfill re-reads an old window and leaves the cursor alone
 
 
 def start_cursor(position: tuple[datetime | None, str], since: datetime | None = None) -> Cursor:
@@ -125,9 +126,8 @@ def drop_unchanged(store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.Da
 
     if rows.empty:
         return rows
-    scope = plan.scope
     ids = chunk.frame.loc[rows.index, EXTERNAL_ID].astype(str)
-    links = store.state.links_by_external(scope, ids.tolist())
+    links = store.state.links_by_external(plan.scope, ids.tolist())
     sel = rows.index[ids.isin(links).to_numpy()]
     if sel.empty:
         return rows
@@ -144,253 +144,136 @@ def drop_unchanged(store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.Da
     return rows.drop(sel[unchanged.to_numpy()])
 
 
-class Counts:
-    """Counters of a run that add up chunk by chunk (every field is an int)."""
-
-    def add(self, other: Counts) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
-
-
-@dataclass
-class PullCounts(Counts):
-    extracted: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    quarantined: int = 0
-    conflicts: int = 0
-    parked: int = 0  # children whose parent is not linked yet
-    deleted: int = 0
-
-
-def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (NaN -> None, dates -> ISO text), converted in one vectorised pass."""
-    return json.loads(
-        frame.to_json(orient="records", date_format="iso", default_handler=str, double_precision=15)
-    )
-
-
-def db_records(plan: ObjectPlan, frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Canonical rows as the database takes them: dates as dates, whole numbers as ints, None for missing."""
-    import pandas as pd
-
-    out = frame.copy()
-    for name in out.columns:
-        kind = cs_kind(plan.cs_object, name)
-        if kind == "date":
-            out[name] = pd.to_datetime(out[name], errors="coerce").dt.date
-        elif kind == "int":
-            out[name] = pd.to_numeric(out[name], errors="coerce").astype("Int64")
-        out[name] = out[name].astype("object").where(out[name].notna(), None)
-    return out.to_dict(orient="records")
-
-
-def raw_records(frame: pd.DataFrame, index: pd.Index) -> list[dict[str, Any]]:
-    """The raw CRM records of these rows, JSON-ready, for quarantine and replay."""
-    return json_records(frame.loc[index])
-
-
 def decide_pull(
     store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.DataFrame, failures: pd.DataFrame
 ) -> tuple[PullBatch, PullCounts]:
     """Decide what every record of a validated chunk does; nothing is written here."""
-    import pandas as pd
-
-    scope = plan.scope
     ext = chunk.frame
     skipped = len(ext) - len(rows) - len(failures)  # identical to the last sync: dropped before
-    bad = unreadable(plan, ext, rows).dropna()
-    if not bad.empty:
-        failures = pd.concat([failures, pd.DataFrame({"rule": "crm_value_type", "reason": bad})])
-        rows = rows.drop(bad.index)
-    batch = PullBatch(cursor=chunk.cursor)
+    rows, failures = _drop_unreadable(plan, ext, rows, failures)
+    quarantine = quarantine_rows(
+        ext.loc[failures.index], ext.loc[failures.index, EXTERNAL_ID], failures["reason"], failures["rule"]
+    )
     counts = PullCounts(extracted=len(ext), quarantined=len(failures), unchanged=skipped)
-    for index, raw in zip(failures.index, raw_records(ext, failures.index), strict=True):
-        batch.quarantine.append(
-            {
-                "record_key": str(ext.at[index, EXTERNAL_ID]),
-                "raw": raw,
-                "reason": str(failures.at[index, "reason"]),
-                "rule": str(failures.at[index, "rule"]),
-            }
-        )
     if rows.empty:
-        return batch, counts
-    ext = ext.loc[rows.index]
-    ids = ext[EXTERNAL_ID].astype(str)
-    batch.loaded_keys = ids.tolist()
-    links = store.state.links_by_external(scope, ids.tolist())
-    cs_id = ids.map({eid: link.cs_id for eid, link in links.items()}).astype("object")
+        return PullBatch(quarantine=quarantine, cursor=chunk.cursor), counts
+    matched = _match(store, plan, chunk, rows)
+    linked = merge_linked(store, plan, matched)
+    creates = _creates(plan, matched)
+    counts.add(linked.counts)
+    counts.created = len(creates)
+    counts.parked += sum(c["_link"]["parent_external_id"] is not None for c in creates)
+    batch = PullBatch(
+        creates=creates,
+        updates=linked.updates,
+        new_links=linked.new_links,
+        link_updates=linked.link_updates,
+        conflicts=linked.conflicts,
+        quarantine=quarantine + linked.quarantine,
+        loaded_keys=[key for key in matched.ids if key not in linked.vanished],
+        cursor=chunk.cursor,
+    )
+    return batch, counts
 
-    # First-time links: the ClientSuccess id the CRM keeps (our own earlier writes), then the match key.
+
+def _drop_unreadable(
+    plan: ObjectPlan, ext: pd.DataFrame, rows: pd.DataFrame, failures: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Move rows whose CRM values cannot be read as their CS type from ``rows`` to ``failures``."""
+    import pandas as pd
+
+    bad = unreadable(plan, ext, rows).dropna()
+    if bad.empty:
+        return rows, failures
+    failures = pd.concat([failures, pd.DataFrame({"rule": "crm_value_type", "reason": bad})])
+    return rows.drop(bad.index), failures
+
+
+def _match(store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.DataFrame) -> Matched:
+    """Each record's CS id: by its link, else the CS id the CRM keeps, else the match key."""
+    ext = chunk.frame.loc[rows.index]
+    ids = ext[EXTERNAL_ID].astype(str)
+    links = store.state.links_by_external(plan.scope, ids.tolist())
+    cs_id = ids.map({eid: link.cs_id for eid, link in links.items()}).astype("object")
+    cs_id = _by_key_field(store, plan, ext, cs_id)
+    cs_id = _by_match_key(store, plan, rows, cs_id)
+    cs_id[cs_id.notna() & cs_id.duplicated(keep="first")] = None  # one CS record, one CRM record
+    return Matched(ext, rows, ids, cs_id, links, _parents(store, plan, chunk, ids))
+
+
+def _by_key_field(store: Store, plan: ObjectPlan, ext: pd.DataFrame, cs_id: pd.Series) -> pd.Series:
+    """First-time links by the ClientSuccess id the CRM keeps (our own earlier writes)."""
+    import pandas as pd
+
     unlinked = cs_id.isna()
-    if plan.key_field and unlinked.any():
-        keys = pd.to_numeric(ext.loc[unlinked, plan.key_field], errors="coerce").dropna().astype(int)
-        known = store.records.unlinked_ids(scope, keys.unique().tolist())
-        cs_id.update(keys[keys.isin(known)].astype("object"))
+    if not plan.key_field or not unlinked.any():
+        return cs_id
+    keys = pd.to_numeric(ext.loc[unlinked, plan.key_field], errors="coerce").dropna().astype(int)
+    known = store.records.unlinked_ids(plan.scope, keys.unique().tolist())
+    cs_id = cs_id.copy()
+    cs_id.update(keys[keys.isin(known)].astype("object"))
+    return cs_id
+
+
+def _by_match_key(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cs_id: pd.Series) -> pd.Series:
+    """First-time links by the match key (domain, email), case-insensitively."""
     match = plan.mapping.match
     unlinked = cs_id.isna()
-    if match and unlinked.any():
-        values = rows.loc[unlinked, match.cs].dropna().astype(str).str.lower()
-        found = store.records.match_keys(scope, match.cs, values.tolist()) if len(values) else {}
-        cs_id.update(values.map(found).dropna().astype("object"))
-    duplicate = cs_id.notna() & cs_id.duplicated(keep="first")  # one CS record links to one CRM record
-    cs_id[duplicate] = None
+    if not match or not unlinked.any():
+        return cs_id
+    values = rows.loc[unlinked, match.cs].dropna().astype(str).str.lower()
+    found = store.records.match_keys(plan.scope, match.cs, values.tolist()) if len(values) else {}
+    cs_id = cs_id.copy()
+    cs_id.update(values.map(found).dropna().astype("object"))
+    return cs_id
 
-    parent_of = _parents(store, plan, chunk, ids)
+
+def _creates(plan: ObjectPlan, matched: Matched) -> list[dict[str, Any]]:
+    """New CS records for the CRM records nothing matched, each with the link it will get."""
+    new = matched.cs_id.isna()
     names = [f.cs for f in plan.pull_fields]
-    known_rows = cs_id.notna()
-    if known_rows.any():
-        _merge_known(store, plan, batch, counts, ext, rows, ids, cs_id, links, parent_of, names, known_rows)
-    new_rows = ~known_rows
-    if new_rows.any():
-        records = db_records(plan, rows.loc[new_rows, names])
-        synced = json_records(rows.loc[new_rows, names])
-        for record, base, eid in zip(records, synced, ids[new_rows], strict=True):
-            parent = parent_of.get(eid)
-            if plan.mapping.parent:
-                record[plan.mapping.parent.cs_field] = parent[0] if parent else None
-            pending = parent[1] if parent and parent[0] is None else None
-            if parent and parent[0] is not None:
-                base[PARENT_SYNCED] = parent[0]
-            record["_link"] = {"external_id": eid, "synced_values": base, "parent_external_id": pending}
-            batch.creates.append(record)
-            counts.parked += pending is not None
-        counts.created = int(new_rows.sum())
-    return batch, counts
+    if not new.any():
+        return []
+    creates = []
+    records = db_records(plan.cs_object, matched.rows.loc[new, names])
+    synced = json_records(matched.rows.loc[new, names])
+    for record, base, eid in zip(records, synced, matched.ids[new], strict=True):
+        parent = matched.parents.get(eid)
+        if plan.mapping.parent:
+            record[plan.mapping.parent.cs_field] = parent[0] if parent else None
+        if parent and parent[0] is not None:
+            base[PARENT_SYNCED] = parent[0]
+        pending = parent[1] if parent and parent[0] is None else None
+        record["_link"] = {"external_id": eid, "synced_values": base, "parent_external_id": pending}
+        creates.append(record)
+    return creates
 
 
 def _parents(
     store: Store, plan: ObjectPlan, chunk: PullChunk, ids: pd.Series
 ) -> dict[str, tuple[int | None, str]]:
     """CRM id -> (CS parent id or None if the parent is not linked yet, parent CRM id)."""
-    if not plan.mapping.parent or not plan.parent_external_object:
+    parent_scope = plan.parent_scope
+    if parent_scope is None:
         return {}
     wanted = {eid: chunk.parents[eid] for eid in ids if chunk.parents.get(eid)}
-    parent_scope = plan.parent_scope
     links = store.state.links_by_external(parent_scope, sorted(set(wanted.values())))
     alive = store.records.existing_ids(parent_scope.cs_object, [link.cs_id for link in links.values()])
     parent_of = {pid: link.cs_id for pid, link in links.items() if link.cs_id in alive}
     return {eid: (parent_of.get(pid), pid) for eid, pid in wanted.items()}
 
 
-def _merge_known(
-    store, plan, batch, counts, ext, rows, ids, cs_id, links, parent_of, names, known_rows
-) -> None:
-    """Linked (or just matched) records: three-way merge, updates, link updates, conflicts."""
-    import pandas as pd
-
-    sel = known_rows[known_rows].index
-    cs_ids = cs_id[sel].astype(int)
-    current = store.records.cs_frame(plan.cs_object, cs_ids.tolist(), [*names, *_parent_column(plan)])
-    vanished = ~cs_ids.isin(current.index)
-    if vanished.any():  # linked, but deleted in ClientSuccess since: keep the CRM record aside
-        _quarantine_vanished(plan, batch, counts, ext, ids, cs_ids[vanished])
-        sel, cs_ids = sel[~vanished.to_numpy()], cs_ids[~vanished]
-        if sel.empty:
-            return
-    current = current.reindex(cs_ids.to_numpy())
-    current.index = sel
-    for f in plan.pull_fields:  # compare like with like: the canonical form the pulled values are in
-        current[f.cs] = canonical(current[f.cs], f.kind)
-    synced = [links[eid].synced_values if eid in links else {} for eid in ids[sel]]
-    base = base_frame(plan.pull_fields, synced, sel)
-    merged = merge_pull(
-        plan.pull_fields,
-        rows.loc[sel, names],
-        current[names],
-        base,
-        ext.loc[sel, MODIFIED_AT],
-        pd.to_datetime(current["updated_at"], utc=True),
-    )
-    parent_cs = {eid: parent_of[eid][0] for eid in ids[sel] if eid in parent_of}
-    parent_changed = take_parent = pd.Series(False, index=sel)
-    if plan.mapping.parent:  # the parent merges like a field: the side that moved it wins
-        column = plan.mapping.parent.cs_field
-        crm_parent = pd.to_numeric(ids[sel].map(parent_cs), errors="coerce")
-        last = pd.to_numeric(ids[sel].map(lambda eid: _last_parent(links, eid)), errors="coerce")
-        cs_parent = pd.to_numeric(current[column], errors="coerce")
-        take_parent = (crm_parent.notna() & (last.isna() | (crm_parent != last))).fillna(False).astype(bool)
-        parent_changed = take_parent & (crm_parent != cs_parent).fillna(True).astype(bool)
-        merged.values[column] = crm_parent.where(take_parent, cs_parent)
-    changed = merged.changed | parent_changed
-    update_columns = names + _parent_column(plan)
-    db_values = db_records(plan, merged.values.loc[changed, update_columns])
-    for row_id, record in zip(cs_ids[changed], db_values, strict=True):
-        batch.updates.append({"id": int(row_id), **record})
-    base_values = json_records(merged.base[names])
-    for row, eid, row_id, values in zip(sel, ids[sel], cs_ids, base_values, strict=True):
-        previous = links[eid].synced_values if eid in links else {}
-        parent = parent_of.get(eid)
-        if take_parent[row]:  # both sides now have the CRM's parent
-            values[PARENT_SYNCED] = parent[0]
-        link = {
-            "cs_id": int(row_id),
-            "synced_values": {**previous, **values},
-            "parent_external_id": parent[1] if parent and parent[0] is None else None,
-        }
-        if eid in links:
-            batch.link_updates.append(link)
-        else:
-            batch.new_links.append({**link, "external_id": eid})
-        counts.parked += link["parent_external_id"] is not None
-    for conflict in json_records(merged.conflicts):
-        row = conflict["row"]
-        batch.conflicts.append(
-            {
-                "cs_id": int(cs_id[row]),
-                "external_id": str(ids[row]),
-                "field_name": conflict["field"],
-                "base_value": conflict["base"],
-                "cs_value": conflict["cs"],
-                "external_value": conflict["external"],
-                "policy": conflict["policy"],
-                "winner": conflict["winner"],
-            }
-        )
-    counts.updated = int(changed.sum())
-    counts.unchanged += int((~changed).sum())
-    counts.conflicts = len(merged.conflicts)
-
-
-def _quarantine_vanished(plan, batch, counts, ext, ids, cs_ids) -> None:
-    index = cs_ids.index
-    for row, raw in zip(index, raw_records(ext, index), strict=True):
-        batch.quarantine.append(
-            {
-                "record_key": str(ids[row]),
-                "raw": raw,
-                "reason": f"ClientSuccess {plan.cs_object} {int(cs_ids[row])}, linked to this "
-                f"{plan.crm} record, no longer exists",
-                "rule": "cs_record_missing",
-            }
-        )
-    batch.loaded_keys = [key for key in batch.loaded_keys if key not in set(ids[index])]
-    counts.quarantined += len(index)
-
-
-def _last_parent(links: dict, eid: str) -> int | None:
-    link = links.get(eid)
-    return link.synced_values.get(PARENT_SYNCED) if link else None
-
-
-def _parent_column(plan: ObjectPlan) -> list[str]:
-    return [plan.mapping.parent.cs_field] if plan.mapping.parent else []
-
-
 def resolve_parked(store: Store, plan: ObjectPlan) -> int:
     """Children pulled before their parent was linked: link them to it now if it is."""
     if not plan.mapping.parent or not plan.parent_external_object:
         return 0
-    scope = plan.scope
-    pending = store.state.pending_parents(scope)
+    pending = store.state.pending_parents(plan.scope)
     if not pending:
         return 0
     parent_scope = plan.parent_scope
     links = store.state.links_by_external(parent_scope, sorted(set(pending.values())))
     resolved = {child: links[pid].cs_id for child, pid in pending.items() if pid in links}
-    store.state.set_parents(scope, plan.mapping.parent.cs_field, resolved)
+    store.state.set_parents(plan.scope, plan.mapping.parent.cs_field, resolved)
     return len(resolved)
 
 
@@ -400,15 +283,14 @@ def apply_deletes(store: Store, connector: Connector, plan: ObjectPlan) -> int:
     The cursor is written once, after the last batch: batches are not in time order, so an
     early commit of a later time could skip deletions after a crash. Re-reading is harmless.
     """
-    scope = plan.scope
-    since, _ = store.state.cursor(scope, "deleted")
+    since, _ = store.state.cursor(plan.scope, "deleted")
     affected, latest = 0, since
     for batch in connector.read_deleted(plan.external_object, since):
         affected += store.state.apply_deletes(
-            scope, [record.id for record in batch], plan.mapping.on_delete, None
+            plan.scope, [record.id for record in batch], plan.mapping.on_delete, None
         )
         stamps = [record.deleted_at for record in batch if record.deleted_at]
         latest = max([latest, *stamps], key=lambda t: t.timestamp()) if latest else max(stamps, default=None)
     if latest and latest != since:
-        store.state.apply_deletes(scope, [], plan.mapping.on_delete, (latest, ""))
+        store.state.apply_deletes(plan.scope, [], plan.mapping.on_delete, (latest, ""))
     return affected

@@ -8,7 +8,6 @@ any API call; records the CRM rejects are quarantined with its reason and retrie
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -16,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 from crmsync.connectors.base import WriteRequest
 from crmsync.mapping.compile import canonical, to_external
 from crmsync.store.types import PARENT_SYNCED, PushBatch
+from crmsync.sync.counts import PushCounts
+from crmsync.sync.frames import json_records
 from crmsync.sync.merge import base_frame, push_changes
-from crmsync.sync.pull import CHUNK_SIZE, OVERLAP, Counts, json_records
+from crmsync.sync.pull import CHUNK_SIZE, OVERLAP
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from crmsync.connectors.base import Connector, WriteResult
     from crmsync.store import Store
     from crmsync.sync.plan import ObjectPlan
+
+
+Position = tuple[datetime | None, str]  # (updated_at, id) of the last CS record a push read
 
 
 @dataclass
@@ -53,19 +57,6 @@ class PushPlan:
     sent: dict[str, dict[str, Any]]  # CS id -> canonical CS values sent (the next last-synced values)
     rejected: pd.DataFrame  # index CS id: reason, rule
     unchanged: int
-
-
-@dataclass
-class PushCounts(Counts):
-    considered: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    quarantined: int = 0
-
-    @property
-    def pushed(self) -> int:
-        return self.created + self.updated
 
 
 def _columns(plan: ObjectPlan) -> list[str]:
@@ -108,10 +99,9 @@ def _changed(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cursor) -> Push
     """Compare each record with its last-synced values; keep those with something to send."""
     import pandas as pd
 
-    scope = plan.scope
     fields = plan.push_fields
     current = pd.DataFrame({f.cs: canonical(rows[f.cs], f.kind) for f in fields}, index=rows.index)
-    links = store.state.links_by_cs(scope, rows.index.tolist())
+    links = store.state.links_by_cs(plan.scope, rows.index.tolist())
     synced = [links[int(i)].synced_values if int(i) in links else {} for i in rows.index]
     changes = push_changes(fields, current, base_frame(fields, synced, rows.index))
     linked = pd.Series([int(i) in links for i in rows.index], index=rows.index, dtype=bool)
@@ -133,55 +123,66 @@ def decide_push(
     store: Store,
     plan: ObjectPlan,
     chunk: PushChunk,
-    options: Callable[[], dict[str, tuple[str, ...]]],
+    options: dict[str, tuple[str, ...]],
     failures: pd.DataFrame,
 ) -> PushPlan:
     """Which records to write and with which fields; ``failures`` come from validation.
 
-    ``options`` gives the CRM's live option lists; it is asked only when something is to be sent.
+    ``options`` holds the CRM's live option lists; a value with no match is rejected here.
     """
-    import pandas as pd
-
-    rows, current, changes, linked, links = (
-        chunk.rows,
-        chunk.current,
-        chunk.changes,
-        chunk.linked,
-        chunk.links,
-    )
-    fields = plan.push_fields
-    sending = changes.copy()
-    sending.loc[~linked] = True  # a create sends every pushed field
-    external, reasons = to_external(plan, current, options() if len(rows) else {}, sending)
-    rejected = pd.DataFrame({"reason": reasons.dropna(), "rule": "crm_option_match"})
-    failed = failures.index.intersection(external.index).difference(rejected.index)
-    rejected = pd.concat([rejected, failures.loc[failed, ["reason", "rule"]]])
+    sending = chunk.changes.copy()
+    sending.loc[~chunk.linked] = True  # a create sends every pushed field
+    external, reasons = to_external(plan, chunk.current, options, sending)
+    rejected = _rejected(reasons, failures, external.index)
     go = external.index.difference(rejected.index, sort=False)
     # The parent is (re)set on creates and moves only: an ordinary update leaves it alone.
-    parents = _parent_ids(store, plan, rows.loc[go[~linked[go].to_numpy() | chunk.moved[go].to_numpy()]])
+    resets = ~chunk.linked[go].to_numpy() | chunk.moved[go].to_numpy()
+    parents = _parent_ids(store, plan, chunk.rows.loc[go[resets]])
+    requests, sent = _requests(plan, chunk, external.loc[go], parents)
+    return PushPlan(requests=requests, sent=sent, rejected=rejected, unchanged=chunk.read - len(chunk.rows))
+
+
+def _rejected(reasons: pd.Series, failures: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """Rows that cannot go: no matching CRM option first, then the validation failures."""
+    import pandas as pd
+
+    rejected = pd.DataFrame({"reason": reasons.dropna(), "rule": "crm_option_match"})
+    failed = failures.index.intersection(index).difference(rejected.index)
+    return pd.concat([rejected, failures.loc[failed, ["reason", "rule"]]])
+
+
+def _requests(
+    plan: ObjectPlan, chunk: PushChunk, external: pd.DataFrame, parents: dict[int, str]
+) -> tuple[list[WriteRequest], dict[str, dict[str, Any]]]:
+    """One write request per record, and the canonical values each sends (its next last-synced values)."""
     requests, sent = [], {}
-    values_by_row = json_records(external.loc[go])
-    canon_by_row = json_records(current.loc[go])
-    changed_by_row = changes.loc[go].to_dict(orient="records")
-    for cs_id, values, canon, changed in zip(go, values_by_row, canon_by_row, changed_by_row, strict=True):
-        link = links.get(int(cs_id))
+    go = external.index
+    rows = zip(
+        go,
+        json_records(external),
+        json_records(chunk.current.loc[go]),
+        chunk.changes.loc[go].to_dict(orient="records"),
+        strict=True,
+    )
+    for cs_id, values, canon, changed in rows:
+        link = chunk.links.get(int(cs_id))
         if link is not None:  # an update sends only what changed on the CS side
-            keep = {f.external for f in fields if changed[f.cs]}
-            values = {k: v for k, v in values.items() if k in keep}
-            canon = {f.cs: canon[f.cs] for f in fields if changed[f.cs]}
+            values, canon = _changed_only(plan, values, canon, changed)
         if int(cs_id) in parents:
-            canon[PARENT_SYNCED] = int(rows.at[cs_id, plan.mapping.parent.cs_field])
+            canon[PARENT_SYNCED] = int(chunk.rows.at[cs_id, plan.mapping.parent.cs_field])
         key = str(int(cs_id))
-        requests.append(
-            WriteRequest(
-                key=key,
-                values=values,
-                external_id=link.external_id if link else None,
-                parent_id=parents.get(int(cs_id)),
-            )
-        )
+        external_id = link.external_id if link else None
+        requests.append(WriteRequest(key, values, external_id, parents.get(int(cs_id))))
         sent[key] = canon
-    return PushPlan(requests=requests, sent=sent, rejected=rejected, unchanged=chunk.read - len(rows))
+    return requests, sent
+
+
+def _changed_only(
+    plan: ObjectPlan, values: dict[str, Any], canon: dict[str, Any], changed: dict[str, bool]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    keep = {f.external for f in plan.push_fields if changed[f.cs]}
+    values = {k: v for k, v in values.items() if k in keep}
+    return values, {f.cs: canon[f.cs] for f in plan.push_fields if changed[f.cs]}
 
 
 def _parent_moved(plan: ObjectPlan, rows: pd.DataFrame, synced: list[dict[str, Any]]) -> pd.Series:
@@ -201,8 +202,7 @@ def _parent_ids(store: Store, plan: ObjectPlan, rows: pd.DataFrame) -> dict[int,
         return {}
     column = plan.mapping.parent.cs_field
     parent_ids = rows[column].dropna().astype(int)
-    scope = plan.parent_scope
-    links = store.state.links_by_cs(scope, parent_ids.unique().tolist())
+    links = store.state.links_by_cs(plan.parent_scope, parent_ids.unique().tolist())
     return {int(child): links[int(p)].external_id for child, p in parent_ids.items() if int(p) in links}
 
 
@@ -210,61 +210,73 @@ def record_results(
     store: Store, plan: ObjectPlan, chunk: PushChunk, decided: PushPlan, results: list[WriteResult]
 ) -> tuple[PushBatch, PushCounts]:
     """Turn the CRM's answers into links, quarantine rows and counts (written by the store)."""
-    scope = plan.scope
-    links = store.state.links_by_cs(scope, [int(k) for k in decided.sent])
-    taken = store.state.links_by_external(scope, [r.external_id for r in results if r.ok and r.external_id])
-    batch = PushBatch(cursor=chunk.cursor)
-    counts = PushCounts(considered=chunk.read, unchanged=decided.unchanged)
     raw = dict(zip(chunk.rows.index.astype(str), json_records(chunk.rows), strict=True))
-    rejected = decided.rejected
-    for cs_id, reason, rule in zip(rejected.index, rejected["reason"], rejected["rule"], strict=True):
-        batch.quarantine.append(
-            {"record_key": str(cs_id), "raw": raw[str(cs_id)], "reason": reason, "rule": rule}
-        )
-    for result in results:
-        if not result.ok:
-            batch.quarantine.append(
-                {
-                    "record_key": result.key,
-                    "raw": raw[result.key],
-                    "reason": result.error or "rejected by the CRM",
-                    "rule": "crm_write",
-                }
-            )
-            continue
-        owner = taken.get(result.external_id)
-        if owner is not None and owner.cs_id != int(result.key):  # e.g. two CS contacts, one email
-            batch.quarantine.append(
-                {
-                    "record_key": result.key,
-                    "raw": raw[result.key],
-                    "reason": f"{plan.crm} record {result.external_id} is already linked to "
-                    f"{plan.cs_object} {owner.cs_id}",
-                    "rule": "unique_link",
-                }
-            )
-            continue
-        batch.loaded_keys.append(result.key)
-        link = links.get(int(result.key))
-        synced = {**(link.synced_values if link else {}), **decided.sent[result.key]}
-        if link is None or link.external_id != result.external_id:
-            batch.new_links.append(
-                {"cs_id": int(result.key), "external_id": result.external_id, "synced_values": synced}
-            )
-        else:
-            batch.link_updates.append(
-                {
-                    "cs_id": int(result.key),
-                    "synced_values": synced,
-                    "parent_external_id": link.parent_external_id,
-                }
-            )
-        if result.created:
-            counts.created += 1
-        else:
-            counts.updated += 1
-    counts.quarantined = len(batch.quarantine)
+    quarantine = [
+        _quarantine_row(str(cs_id), raw, reason, rule)
+        for cs_id, reason, rule in decided.rejected[["reason", "rule"]].itertuples()
+    ]
+    accepted, refused = _accepted(store, plan, results)
+    quarantine += [_quarantine_row(key, raw, reason, rule) for key, reason, rule in refused]
+    links = store.state.links_by_cs(plan.scope, [int(r.key) for r in accepted])
+    new_links, link_updates = _links(accepted, links, decided.sent)
+    batch = PushBatch(
+        new_links=new_links,
+        link_updates=link_updates,
+        quarantine=quarantine,
+        loaded_keys=[r.key for r in accepted],
+        cursor=chunk.cursor,
+    )
+    created = sum(r.created for r in accepted)
+    counts = PushCounts(
+        considered=chunk.read,
+        unchanged=decided.unchanged,
+        created=created,
+        updated=len(accepted) - created,
+        quarantined=len(quarantine),
+    )
     return batch, counts
+
+
+def _quarantine_row(key: str, raw: dict[str, Any], reason: str, rule: str) -> dict[str, Any]:
+    return {"record_key": key, "raw": raw[key], "reason": reason, "rule": rule}
+
+
+def _accepted(
+    store: Store, plan: ObjectPlan, results: list[WriteResult]
+) -> tuple[list[WriteResult], list[tuple[str, str, str]]]:
+    """The writes the CRM took and that may be linked; the others as (key, reason, rule)."""
+    written = [r for r in results if r.ok]
+    taken = store.state.links_by_external(plan.scope, [r.external_id for r in written if r.external_id])
+    accepted, refused = [], []
+    for result in results:
+        owner = taken.get(result.external_id) if result.ok else None
+        if not result.ok:
+            refused.append((result.key, result.error or "rejected by the CRM", "crm_write"))
+        elif owner is not None and owner.cs_id != int(result.key):  # e.g. two CS contacts, one email
+            reason = (
+                f"{plan.crm} record {result.external_id} is already linked to {plan.cs_object} {owner.cs_id}"
+            )
+            refused.append((result.key, reason, "unique_link"))
+        else:
+            accepted.append(result)
+    return accepted, refused
+
+
+def _links(
+    accepted: list[WriteResult], links: dict[int, Any], sent: dict[str, dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """New links for records written for the first time (or re-created), updates for the others."""
+    new_links, updates = [], []
+    for result in accepted:
+        cs_id, link = int(result.key), links.get(int(result.key))
+        synced = {**(link.synced_values if link else {}), **sent[result.key]}
+        if link is None or link.external_id != result.external_id:
+            new_links.append({"cs_id": cs_id, "external_id": result.external_id, "synced_values": synced})
+        else:
+            updates.append(
+                {"cs_id": cs_id, "synced_values": synced, "parent_external_id": link.parent_external_id}
+            )
+    return new_links, updates
 
 
 def push(connector: Connector, plan: ObjectPlan, decided: PushPlan) -> list[WriteResult]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crmsync.sync.pull import PullCounts
-from crmsync.sync.push import PushCounts
+from crmsync.sync.counts import PullCounts, PushCounts
 
 COUNT_COLUMNS = (
     "extracted",

@@ -1,0 +1,118 @@
+"""The run path of one integration × object: the chunk loops of pull and push, and the run ledger.
+
+A run is a sequence of steps over bounded chunks, given as a ``Steps`` table: the flows pass
+Prefect tasks (``tasks.STEPS``), tests and in-process tools the plain functions
+(``crmsync.sync.steps.PLAIN``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from crmsync.settings import skip_reason
+from crmsync.sync import pull, push
+from crmsync.sync.counts import PullCounts, PushCounts
+from crmsync.sync.report import summarize
+
+if TYPE_CHECKING:
+    from crmsync.sync.context import RunContext
+    from crmsync.sync.steps import Steps
+
+
+@dataclass(frozen=True)
+class Window:
+    """A backfill's window of CRM modification times; it never moves the incremental cursor."""
+
+    since: datetime
+    until: datetime | None = None
+
+
+def pull_object(ctx: RunContext, steps: Steps, run_id: str, window: Window | None = None) -> PullCounts:
+    """Pull the CRM's changes in chunks: extract, transform, validate, load (one commit each)."""
+    counts = PullCounts()
+    since = pull.start_cursor(ctx.store.state.cursor(ctx.scope, "pull"), window.since if window else None)
+    stream = pull.open_changes(ctx.connector, ctx.plan, since, window.until if window else None)
+    options = pull.LoadOptions(run_id=run_id, move_cursor=window is None)
+    while True:
+        chunk = steps.extract_crm(ctx, stream)
+        if chunk.empty:
+            break
+        rows = steps.transform(ctx, chunk)
+        checked = steps.validate(ctx, rows, "pull")
+        counts.add(steps.load(ctx, chunk, checked, options))
+        ctx.report("pull", len(chunk.frame))
+        if not chunk.more:
+            break
+    counts.parked -= steps.link_parked(ctx)
+    counts.deleted = steps.apply_deletes(ctx)
+    return counts
+
+
+def push_object(ctx: RunContext, steps: Steps, run_id: str) -> PushCounts:
+    """Push ClientSuccess changes in chunks: extract, validate, write to the CRM, commit."""
+    counts = PushCounts()
+    position = push.start_position(ctx.store.state.cursor(ctx.scope, "push"))
+    retry_ids = [int(key) for key in ctx.store.state.quarantined_keys(ctx.scope, "push")]
+    options = _LiveOptions(ctx, steps)
+    while True:
+        chunk = steps.extract_cs(ctx, position, retry_ids)
+        retry_ids = []
+        if chunk.empty:
+            break
+        checked = steps.validate(ctx, chunk.rows, "push")
+        decided = steps.plan_push(ctx, chunk, options.get() if len(chunk.rows) else {}, checked.failures)
+        results = steps.write_crm(ctx, decided)
+        counts.add(steps.commit_push(ctx, chunk, decided, results, run_id))
+        ctx.report("push", chunk.read)
+        if chunk.cursor is None:
+            break
+        position = chunk.cursor
+    return counts
+
+
+class _LiveOptions:
+    """The CRM's live option lists: one describe call per run, and only if something is pushed."""
+
+    def __init__(self, ctx: RunContext, steps: Steps):
+        self._ctx, self._steps = ctx, steps
+        self._options: dict[str, tuple[str, ...]] | None = None
+
+    def get(self) -> dict[str, tuple[str, ...]]:
+        if self._options is None:
+            self._options = self._steps.read_options(self._ctx)
+        return self._options
+
+
+def run_object(
+    ctx: RunContext, steps: Steps, window: Window | None = None, flow_run_id: str | None = None
+) -> dict[str, Any]:
+    """Pull then push one object as its effective directions allow, recorded in the run ledger."""
+    reason = skip_reason(ctx.integration.enabled, ctx.plan.direction)
+    if reason:
+        return {"object": ctx.plan.cs_object, "status": reason}
+    run_id = uuid.uuid4().hex
+    ctx.store.state.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
+    pulled, pushed = PullCounts(), PushCounts()
+    try:
+        if ctx.plan.pull_fields:
+            pulled = pull_object(ctx, steps, run_id, window)
+        if ctx.plan.push_fields and window is None:  # a backfill re-pulls; it never pushes
+            pushed = push_object(ctx, steps, run_id)
+    except Exception as exc:
+        ctx.store.state.finish_run(run_id, "failed", {}, message=_one_line(exc))
+        raise
+    counts = summarize(pulled, pushed)
+    ctx.store.state.finish_run(run_id, "completed", counts)
+    return {
+        "object": ctx.plan.cs_object,
+        "external_object": ctx.plan.external_object,
+        "status": "completed",
+        **counts,
+    }
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,56 @@
+"""Each step of a run as a Prefect task: a verb and a noun, with retries where a retry is safe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
+
+from crmsync.sync import steps
+
+
+def _task(fn: Callable[..., Any], name: str, retries: int = 0, delay: float = 1) -> Task:
+    return task(fn, name=name, retries=retries, retry_delay_seconds=delay, cache_policy=NO_CACHE)
+
+
+def _quoted(step: Task) -> Callable[..., Any]:
+    """Call a task with every argument quoted, so Prefect does not walk chunks and frames."""
+
+    def call(*args: Any) -> Any:
+        return step(*(quote(arg) for arg in args))
+
+    call.__name__ = step.name
+    return call
+
+
+# No retries on extract_crm: the connector already retries each call (429, 5xx, timeouts), and
+# a half-read page stream cannot be replayed; a failed run resumes from the committed cursor.
+extract_crm_changes = _task(steps.extract_crm, "extract CRM changes")
+transform_pulled = _task(steps.transform, "transform pulled records")
+validate_chunk = _task(steps.validate, "validate chunk")
+load_pulled = _task(steps.load, "load pulled chunk", retries=2)
+link_parked_children = _task(steps.link_parked, "link parked children")
+apply_crm_deletes = _task(steps.apply_deletes, "apply CRM deletes", retries=2, delay=5)
+extract_cs_changes = _task(steps.extract_cs, "extract ClientSuccess changes", retries=2)
+read_crm_options = _task(steps.read_options, "read CRM options", retries=2, delay=5)
+plan_push = _task(steps.plan_push, "plan push")
+# Writes are upserts on the ClientSuccess id, so a retried write updates instead of duplicating.
+write_to_crm = _task(steps.write_crm, "write to CRM", retries=2, delay=5)
+commit_push = _task(steps.commit_push, "commit pushed chunk", retries=2)
+
+STEPS = steps.Steps(
+    extract_crm=_quoted(extract_crm_changes),
+    transform=_quoted(transform_pulled),
+    validate=_quoted(validate_chunk),
+    load=_quoted(load_pulled),
+    link_parked=_quoted(link_parked_children),
+    apply_deletes=_quoted(apply_crm_deletes),
+    extract_cs=_quoted(extract_cs_changes),
+    read_options=_quoted(read_crm_options),
+    plan_push=_quoted(plan_push),
+    write_crm=_quoted(write_to_crm),
+    commit_push=_quoted(commit_push),
+)
