@@ -77,6 +77,26 @@ def effective_direction(
     return Effective.PULL if pull else Effective.NONE
 
 
+_OBJECT_LIMITS = {
+    ObjectDirection.DISABLED: "the object is disabled",
+    ObjectDirection.PUSH: "the object is push only",
+    ObjectDirection.PULL: "the object is pull only",
+}
+
+
+def why_overridden(
+    enabled: bool, object_direction: ObjectDirection | str, field_direction: FieldDirection | str
+) -> str | None:
+    """Why a field's effective direction differs from its mapped one (None when it does not).
+
+    It names the highest level of the hierarchy that overrides the field, in the page's words.
+    """
+    obj, fld = ObjectDirection(object_direction), FieldDirection(field_direction)
+    if effective_direction(enabled, obj, fld).value == fld.value:
+        return None
+    return "the integration is paused" if not enabled else _OBJECT_LIMITS[obj]
+
+
 # --- pull schedule (item 5) -------------------------------------------------------------
 
 SCHEDULES: dict[str, int | None] = {"manual": None, "5m": 5, "10m": 10, "15m": 15, "30m": 30, "60m": 60}
@@ -108,9 +128,10 @@ class Kind:
     name: str
     header: str
     external_objects: tuple[str, ...]
+    case_sensitive_enums: bool = False  # an enumeration value must match an option's exact case
 
 
 KINDS: dict[str, Kind] = {
-    "hubspot": Kind("hubspot", "HubSpot", ("companies", "contacts", "deals")),
+    "hubspot": Kind("hubspot", "HubSpot", ("companies", "contacts", "deals"), case_sensitive_enums=True),
     "salesforce": Kind("salesforce", "Salesforce", ("Account", "Contact", "Opportunity")),
 }
