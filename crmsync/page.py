@@ -5,7 +5,9 @@ Each action validates before it writes, and touches only the integration it name
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +15,17 @@ from crmsync import config
 from crmsync.errors import ConfigError
 from crmsync.mapping.files import load_integration_mapping
 from crmsync.mapping.spec import MappingError, MappingFile, load_mapping
-from crmsync.settings import KINDS, ObjectDirection, effective_direction, schedule_label
+from crmsync.settings import (
+    KINDS,
+    FieldDirection,
+    ObjectDirection,
+    effective_direction,
+    schedule_label,
+    why_overridden,
+)
 from crmsync.store import Store
+
+Progress = Callable[[str, str, int], None]  # (integration × object label, phase, records done)
 
 
 def integration_mapping(store: Store, name: str) -> MappingFile:
@@ -78,6 +89,59 @@ def delete(store: Store, name: str) -> None:
     config.mapping_path(name).unlink(missing_ok=True)
 
 
+def delete_everywhere(store: Store, name: str) -> list[str]:
+    """Delete an integration and, with a Prefect server configured, its deployments; what was removed."""
+    delete(store, name)
+    if not os.environ.get("PREFECT_API_URL"):
+        return []
+    from crmsync.deploy import remove_deployments
+
+    return [f"deployment {line}" for line in remove_deployments(name)]
+
+
+def pull_now(
+    store: Store, name: str, objects: list[str] | None = None, progress: Progress | None = None
+) -> dict[str, Any]:
+    """Pull now, as ``crmsync sync`` runs it: the integration flow in this process.
+
+    A paused integration is skipped without starting Prefect. A run that fails comes back with
+    status "failed" and a one-line message; either way ``flow_run_id`` names the Prefect run.
+    """
+    store.settings.integration(name)
+    for cs_object in objects or []:
+        store.settings.object_setting(name, cs_object)  # unknown names fail before any work
+    if not store.settings.integration(name).enabled:
+        return {"integration": name, "status": "skipped", "objects": [], "flow_run_id": None}
+    from crmsync.sync.context import set_progress
+    from flows.sync import sync_integration
+
+    set_progress(progress)
+    try:
+        state = sync_integration(name, objects, return_state=True)
+    finally:
+        set_progress(None)
+    flow_run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
+    try:
+        result = dict(state.result())
+    except Exception as exc:
+        message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return {
+            "integration": name,
+            "status": "failed",
+            "objects": [],
+            "message": message,
+            "flow_run_id": flow_run_id,
+        }
+    return {**result, "flow_run_id": flow_run_id}
+
+
+def _exact_case_fields(kind: str, object_mapping: Any) -> list[str]:
+    """Two-way fields with a value map, where the CRM needs each option's exact case (the warning)."""
+    if object_mapping is None or not KINDS[kind].case_sensitive_enums:
+        return []
+    return [f.cs for f in object_mapping.fields if f.value_map and f.direction is FieldDirection.BOTH]
+
+
 def _when(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
@@ -100,6 +164,8 @@ def page(store: Store, name: str) -> dict[str, Any]:
                     "external_field": fld.external,
                     "mapped": fld.direction.value,
                     "effective": effective_direction(integration.enabled, direction, fld.direction).value,
+                    "why": why_overridden(integration.enabled, direction, fld.direction),
+                    "value_map": fld.value_map,
                 }
             )
         objects.append(
@@ -109,6 +175,7 @@ def page(store: Store, name: str) -> dict[str, Any]:
                 "direction": direction.value,
                 "direction_label": direction.label(crm),
                 "fields": fields,
+                "exact_case_fields": _exact_case_fields(integration.kind, object_mapping),
             }
         )
     return {
@@ -124,3 +191,99 @@ def page(store: Store, name: str) -> dict[str, Any]:
         "objects": objects,
         "mapping_file": str(path),
     }
+
+
+def retry_note(page_data: dict[str, Any], cs_object: str, direction: str) -> str:
+    """When a quarantined record of this object and direction (pull or push) is tried again."""
+    obj = next(o for o in page_data["objects"] if o["cs_object"] == cs_object)
+    why = why_overridden(page_data["enabled"], obj["direction"], direction)
+    if why:  # the hierarchy stops this direction for now
+        return f"not retried while {why}"
+    crm, nxt = page_data["header"], page_data["next_pull"]
+    when = f"the next pull ({nxt})" if nxt else "the next Pull now (the schedule is manual only)"
+    if direction == FieldDirection.PUSH:
+        return f"on {when}"
+    return f"when the record changes in {crm} again, on the pull after that change (or by a backfill)"
+
+
+def _summary(raw: dict[str, Any], limit: int = 160) -> str:
+    values = [f"{k}={v}" for k, v in raw.items() if v not in (None, "", [], {}) and not isinstance(v, dict)]
+    text = ", ".join(values)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def problems(store: Store, name: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Per object: its latest run, what is in quarantine (what, why, when retried) and recent conflicts."""
+    from sqlmodel import col, func, select
+
+    from crmsync.models import Conflict, QuarantineRecord, SyncRun
+
+    data = page(store, name)
+    out = []
+    for obj in data["objects"]:
+        where_q = (
+            QuarantineRecord.integration == name,
+            QuarantineRecord.cs_object == obj["cs_object"],
+            col(QuarantineRecord.replayed_at).is_(None),
+        )
+        with store.session() as s:
+            run = s.exec(
+                select(SyncRun)
+                .where(SyncRun.integration == name, SyncRun.cs_object == obj["cs_object"])
+                .order_by(col(SyncRun.started_at).desc())
+            ).first()
+            total = s.exec(select(func.count()).select_from(QuarantineRecord).where(*where_q)).one()
+            held = s.exec(
+                select(QuarantineRecord)
+                .where(*where_q)
+                .order_by(col(QuarantineRecord.id).desc())
+                .limit(limit)
+            ).all()
+            conflicts = s.exec(
+                select(Conflict)
+                .where(Conflict.integration == name, Conflict.cs_object == obj["cs_object"])
+                .order_by(col(Conflict.id).desc())
+                .limit(limit)
+            ).all()
+        out.append(
+            {
+                "cs_object": obj["cs_object"],
+                "external_object": obj["external_object"],
+                "last_run": run
+                and {
+                    "status": run.status,
+                    "mode": run.mode,
+                    "started_at": _when(run.started_at),
+                    "finished_at": _when(run.finished_at),
+                    "counts": run.counts,
+                    "message": run.message,
+                },
+                "quarantine_total": total,
+                "quarantine": [
+                    {
+                        "what": f"{row.direction} of {obj['cs_object']} record {row.record_key}",
+                        "record": _summary(row.raw),
+                        "why": row.reason,
+                        "rule": row.rule,
+                        "first_seen": _when(row.first_seen_at),
+                        "last_seen": _when(row.last_seen_at),
+                        "retry": retry_note(data, obj["cs_object"], row.direction),
+                    }
+                    for row in held
+                ],
+                "conflicts": [
+                    {
+                        "record": f"{obj['cs_object']} {row.cs_id} ↔ {data['header']} {row.external_id}",
+                        "field": row.field_name,
+                        "base_value": row.base_value,
+                        "cs_value": row.cs_value,
+                        "external_value": row.external_value,
+                        "policy": row.policy,
+                        "winner": "ClientSuccess" if row.winner == "cs" else data["header"],
+                        "detected_at": _when(row.detected_at),
+                    }
+                    for row in conflicts
+                ],
+            }
+        )
+    return out

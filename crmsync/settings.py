@@ -85,6 +85,26 @@ def skip_reason(enabled: bool, object_direction: ObjectDirection | str) -> str |
     return "disabled" if ObjectDirection(object_direction) is ObjectDirection.DISABLED else None
 
 
+_OBJECT_LIMITS = {
+    ObjectDirection.DISABLED: "the object is disabled",
+    ObjectDirection.PUSH: "the object is push only",
+    ObjectDirection.PULL: "the object is pull only",
+}
+
+
+def why_overridden(
+    enabled: bool, object_direction: ObjectDirection | str, field_direction: FieldDirection | str
+) -> str | None:
+    """Why a field's effective direction differs from its mapped one (None when it does not).
+
+    It names the highest level of the hierarchy that overrides the field, in the page's words.
+    """
+    obj, fld = ObjectDirection(object_direction), FieldDirection(field_direction)
+    if effective_direction(enabled, obj, fld).value == fld.value:
+        return None
+    return "the integration is paused" if not enabled else _OBJECT_LIMITS[obj]
+
+
 # --- pull schedule (item 5) -------------------------------------------------------------
 
 SCHEDULES: dict[str, int | None] = {"manual": None, "5m": 5, "10m": 10, "15m": 15, "30m": 30, "60m": 60}

@@ -14,6 +14,7 @@ from crmsync.settings import (
     effective_direction,
     next_pull_at,
     schedule_label,
+    why_overridden,
 )
 
 # (toggle, object direction, field direction) -> effective direction: the whole table, by hand.
@@ -79,3 +80,22 @@ def test_schedules_and_next_pull():
     assert next_pull_at("15m", False, now) is None  # paused: nothing is scheduled to run
     assert schedule_label("manual") == "Manual only"
     assert schedule_label("60m") == "Every 60 minutes"
+
+
+@pytest.mark.parametrize(("case", "expected"), sorted(TABLE.items(), key=str))
+def test_why_overridden_names_the_level_that_overrides(case, expected):
+    enabled, obj, fld = case
+    why = why_overridden(enabled, obj, fld)
+    if expected == fld:
+        assert why is None  # the field's own direction is what happens
+    elif not enabled:
+        assert why == "the integration is paused"
+    else:
+        assert (
+            why
+            == {
+                "disabled": "the object is disabled",
+                "push": "the object is push only",
+                "pull": "the object is pull only",
+            }[obj]
+        )

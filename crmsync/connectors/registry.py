@@ -28,6 +28,7 @@ class ConnectorSpec:
     key_fields: Mapping[str, str]  # object -> the CRM field holding the ClientSuccess id (absent: none)
     parents: Mapping[str, str]  # child object -> parent object (contact -> company)
     connector: str  # "module:Class" of the Connector, imported by open() only
+    case_sensitive_enums: bool = False  # an enumeration value must match an option's exact case
 
     def key_field(self, external_object: str) -> str | None:
         """The CRM field that holds the ClientSuccess id of a record we created (None: keyed otherwise)."""
@@ -49,6 +50,7 @@ KINDS: dict[str, ConnectorSpec] = {
             key_fields=hubspot.KEY_PROPERTY,
             parents=hubspot.PARENT_OBJECT,
             connector="crmsync.connectors.hubspot.connector:HubSpotConnector",
+            case_sensitive_enums=True,  # HubSpot's API is; Salesforce resolves picklist case itself
         ),
         ConnectorSpec(
             name="salesforce",
