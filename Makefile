@@ -16,8 +16,9 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.installed: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+# --all-extras: the demo and the tests need the sandbox CRMs' extra (crmsync[sandbox]).
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock Makefile
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.installed

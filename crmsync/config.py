@@ -1,13 +1,34 @@
-"""Where crmsync keeps things: the database URL, its home folder, mapping and expectation files."""
+"""Where crmsync keeps things: the database URL, its home folder, mapping and expectation files.
+
+The default field mappings and the expectation suites live in the checkout's top-level
+``mappings/`` and ``expectations/`` folders, their one source. The wheel carries copies of them as
+package data (``crmsync/_defaults/``), so an installed crmsync reads those instead.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+# The folder holding the crmsync, flows and tasks packages: the checkout when running from source,
+# site-packages when installed. Prefect deployments' entrypoints (flows/sync.py:…) are relative to it.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MAPPINGS_DIR = PROJECT_ROOT / "mappings"  # the shipped default mapping of each kind
-EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+PACKAGE_DATA = Path(__file__).resolve().parent / "_defaults"  # only in an installed wheel
+FROM_SOURCE = (PROJECT_ROOT / "pyproject.toml").is_file()  # a checkout (or an editable install of it)
+
+
+def default_mappings_dir() -> Path:
+    """The shipped default mapping of each kind: ``mappings/`` of the checkout, else the package data."""
+    return PROJECT_ROOT / "mappings" if FROM_SOURCE else PACKAGE_DATA / "mappings"
+
+
+def expectations_dir() -> Path:
+    """The Great Expectations suites: ``expectations/`` of the checkout, else the package data."""
+    return PROJECT_ROOT / "expectations" if FROM_SOURCE else PACKAGE_DATA / "expectations"
+
+
+DEFAULT_MAPPINGS_DIR = default_mappings_dir()
+EXPECTATIONS_DIR = expectations_dir()
 
 
 def home() -> Path:
@@ -27,4 +48,4 @@ def mapping_path(integration: str) -> Path:
 
 def default_mapping_path(kind: str) -> Path:
     """The shipped default field mappings of a kind (``mappings/<kind>.yaml``)."""
-    return DEFAULT_MAPPINGS_DIR / f"{kind}.yaml"
+    return default_mappings_dir() / f"{kind}.yaml"

@@ -1,7 +1,8 @@
-"""The demo: sandbox CRMs with realistic data, both integrations connected, a full two-way sync.
+"""The demo's steps: sandbox CRMs with realistic data, both integrations connected, edits on both sides.
 
-It runs in its own folder (``.crmsync-demo/``: a SQLite store and the field mappings) so it
-never touches a real installation's store.
+``crmsync demo`` runs them in order and shows what happens; this module does the work and never
+imports the CLI. It runs in its own folder (``.crmsync-demo/``: a SQLite store and the field
+mappings) so it never touches a real installation's store.
 """
 
 from __future__ import annotations
@@ -9,22 +10,36 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from crmsync.cli import render
+if TYPE_CHECKING:
+    from crmsync.models import QuarantineRecord
+    from crmsync.sandbox import Sandboxes
+    from crmsync.store import Store
 
 DEMO_HOME = Path(".crmsync-demo")
 SIZES = {"companies": 2000, "contacts": 3000, "deals": 1500}
+INTEGRATIONS = ("hubspot", "salesforce")
 
 
-def _prepare_home() -> None:
+def prepare_home() -> None:
+    """An empty demo folder, with CRMSYNC_HOME and CRMSYNC_DATABASE_URL pointing into it."""
     shutil.rmtree(DEMO_HOME, ignore_errors=True)
     DEMO_HOME.mkdir(parents=True)
     os.environ["CRMSYNC_HOME"] = str(DEMO_HOME)
     os.environ["CRMSYNC_DATABASE_URL"] = f"sqlite:///{DEMO_HOME / 'crmsync.db'}"
 
 
-def _seed_clientsuccess(store) -> None:
+def start_sandboxes() -> Sandboxes:
+    """Seed and serve both sandbox CRMs at the demo's sizes; the environment points crmsync at them."""
+    from crmsync.sandbox import start_sandboxes as start
+
+    sandboxes = start(**SIZES, ca_file=DEMO_HOME / "salesforce-ca.pem")
+    os.environ.update(sandboxes.env)
+    return sandboxes
+
+
+def seed_clientsuccess(store: Store) -> None:
     """A few clients that exist only in ClientSuccess, so the sync has something to push.
 
     One has its status in the wrong case ('trial': resolved to HubSpot's 'Trial'), one has a
@@ -55,7 +70,17 @@ def _seed_clientsuccess(store) -> None:
             )
 
 
-def _edit_both_sides(store, sandboxes) -> list[str]:
+def connect_integrations(store: Store) -> None:
+    """Connect both CRMs. Both hold deals; subscriptions come from HubSpot's and are only read
+    from Salesforce's."""
+    from crmsync import page
+
+    for kind in INTEGRATIONS:
+        page.connect(store, kind)
+    store.settings.set_direction("salesforce", "subscriptions", "pull")
+
+
+def edit_both_sides(store: Store) -> list[str]:
     """One edit in HubSpot and one in ClientSuccess, to show an incremental two-way sync."""
     import sqlalchemy as sa
 
@@ -90,73 +115,6 @@ def _edit_both_sides(store, sandboxes) -> list[str]:
     ]
 
 
-def run_demo() -> None:
-    """Start the sandboxes, connect both integrations, sync twice, explain what happened."""
-    from rich.panel import Panel
-
-    from crmsync import page
-    from crmsync.cli.run_commands import quiet_prefect, run_with_progress
-    from crmsync.sandbox import start_sandboxes
-    from crmsync.store import Store
-
-    _prepare_home()
-    quiet_prefect()
-    console = render.console
-    console.print(
-        Panel.fit(
-            "crmsync demo: ClientSuccess ⇄ HubSpot and Salesforce\n"
-            "Local sandbox CRMs speak the real wire formats; the official SDKs talk to them over HTTP(S).",
-            style="bold",
-        )
-    )
-    with console.status(
-        f"Seeding sandbox CRMs ({SIZES['companies']:,} companies, {SIZES['contacts']:,} contacts, "
-        f"{SIZES['deals']:,} deals each)…"
-    ):
-        sandboxes = start_sandboxes(**SIZES, ca_file=DEMO_HOME / "salesforce-ca.pem")
-    os.environ.update(sandboxes.env)
-    try:
-        store = Store()
-        _seed_clientsuccess(store)
-        for kind in ("hubspot", "salesforce"):
-            page.connect(store, kind)
-        # Both CRMs hold deals; subscriptions come from HubSpot's and are only read from Salesforce's.
-        store.settings.set_direction("salesforce", "subscriptions", "pull")
-        console.print(
-            "Connected [cyan]hubspot[/] and [cyan]salesforce[/] "
-            "(Salesforce subscriptions: Pull from Salesforce); "
-            "20 clients exist only in ClientSuccess.\n"
-        )
-        results: list[dict[str, Any]] = []
-        for kind in ("hubspot", "salesforce"):
-            result = run_with_progress(kind, None)
-            results.append(result)
-            console.print(render.run_table(result))
-        console.print("\n[bold]Incremental sync after one edit on each side:[/]")
-        for line in _edit_both_sides(store, sandboxes):
-            console.print(f"  • {line}")
-        console.print(render.run_table(run_with_progress("hubspot", ["clients"])))
-        _explain(store)
-    finally:
-        sandboxes.stop()
-
-
-def _explain(store) -> None:
-    console = render.console
-    quarantined = store.state.quarantine_rows
-    reasons = quarantined("hubspot", limit=3) + quarantined("salesforce", limit=3)
-    if reasons:
-        console.print("\n[bold]Quarantined (kept with a reason, retried on the next run):[/]")
-        for row in reasons:
-            console.print(
-                f"  • {row.integration} {row.cs_object} {row.direction} {row.record_key}: {row.reason}",
-                highlight=False,
-            )
-    console.print(
-        "\n[bold]What happened[/]: each integration pulled its CRM's companies, contacts and deals into "
-        "ClientSuccess (linking contacts to their clients), matched records both CRMs share by domain, "
-        "and pushed ClientSuccess-only records out. A second run moves only what changed.\n"
-        f"Store: {DEMO_HOME / 'crmsync.db'}  ·  field mappings: {DEMO_HOME / 'mappings'}\n"
-        "[bold]See the runs in the Prefect UI[/]: [cyan].venv/bin/prefect server start[/] then open "
-        "http://127.0.0.1:4200/runs — each integration × object is its own flow run, with a summary artifact."
-    )
+def quarantine_examples(store: Store, per_integration: int = 3) -> list[QuarantineRecord]:
+    """A few quarantined records of each integration, with their reasons."""
+    return [row for kind in INTEGRATIONS for row in store.state.quarantine_rows(kind, limit=per_integration)]

@@ -1,5 +1,7 @@
 """The ``crmsync`` command line: the configuration page's items and actions, plus runs.
 
+``app.py`` holds the Typer application; the command modules register their commands on it and
+are imported here, in the order ``crmsync --help`` lists them. Nothing below the CLI imports it.
 Heavy libraries (SQLAlchemy, pandas, Prefect, Great Expectations) are imported inside the
 commands that need them, so ``crmsync --help`` starts fast.
 """
@@ -8,25 +10,16 @@ from __future__ import annotations
 
 import os
 
-import typer
+# Importing the command modules registers their commands. run_commands imports settings_commands
+# first, so --help lists the configuration page's commands before the ones that run work.
+from crmsync.cli import render, run_commands, settings_commands, ui_command
 
-from crmsync.cli import render
-
-app = typer.Typer(
-    name="crmsync",
-    help="Sync ClientSuccess clients, contacts and subscriptions with HubSpot and Salesforce.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-
-from crmsync.cli import run_commands, settings_commands, ui_command  # noqa: E402  - registers the commands
-
-__all__ = ["app", "main", "run_commands", "settings_commands", "ui_command"]
+__all__ = ["main", "run_commands", "settings_commands", "ui_command"]
 
 
 def main() -> None:
     """Entry point: every failure becomes one line on stderr and a non-zero exit."""
+    from crmsync.cli.app import app
     from crmsync.errors import CrmsyncError
 
     try:

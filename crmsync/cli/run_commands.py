@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from crmsync.cli import app, render
+from crmsync.cli import render
+from crmsync.cli.app import app
 from crmsync.cli.settings_commands import IntegrationArg, JsonFlag, open_store
 
 
@@ -122,12 +124,80 @@ def backfill(
     _print_result(result, as_json)
 
 
+SANDBOX_EXTRA = "the sandbox CRMs need the 'sandbox' extra: pip install 'crmsync[sandbox]'"
+
+
+def require_sandbox_extra() -> None:
+    """Fail in one line when the sandbox CRMs' own dependency (trustme, for Salesforce's TLS) is missing."""
+    from importlib.util import find_spec
+
+    from rich.markup import escape
+
+    if find_spec("trustme") is None:
+        render.fail(escape(SANDBOX_EXTRA))
+
+
 @app.command()
 def demo() -> None:
     """The main job: sandbox CRMs, both integrations connected, a full two-way sync, explained."""
-    from crmsync.demo import run_demo
+    require_sandbox_extra()
+    from rich.panel import Panel
 
-    run_demo()
+    from crmsync import demo as steps
+    from crmsync.store import Store
+
+    steps.prepare_home()
+    quiet_prefect()
+    console = render.console
+    console.print(
+        Panel.fit(
+            "crmsync demo: ClientSuccess ⇄ HubSpot and Salesforce\n"
+            "Local sandbox CRMs speak the real wire formats; the official SDKs talk to them over HTTP(S).",
+            style="bold",
+        )
+    )
+    with console.status(
+        f"Seeding sandbox CRMs ({steps.SIZES['companies']:,} companies, {steps.SIZES['contacts']:,} "
+        f"contacts, {steps.SIZES['deals']:,} deals each)…"
+    ):
+        sandboxes = steps.start_sandboxes()
+    try:
+        store = Store()
+        steps.seed_clientsuccess(store)
+        steps.connect_integrations(store)
+        console.print(
+            "Connected [cyan]hubspot[/] and [cyan]salesforce[/] "
+            "(Salesforce subscriptions: Pull from Salesforce); "
+            "20 clients exist only in ClientSuccess.\n"
+        )
+        for kind in steps.INTEGRATIONS:
+            console.print(render.run_table(run_with_progress(kind, None)))
+        console.print("\n[bold]Incremental sync after one edit on each side:[/]")
+        for line in steps.edit_both_sides(store):
+            console.print(f"  • {line}")
+        console.print(render.run_table(run_with_progress("hubspot", ["clients"])))
+        _explain_demo(steps.quarantine_examples(store), steps.DEMO_HOME)
+    finally:
+        sandboxes.stop()
+
+
+def _explain_demo(quarantined: list[Any], home: Path) -> None:
+    console = render.console
+    if quarantined:
+        console.print("\n[bold]Quarantined (kept with a reason, retried on the next run):[/]")
+        for row in quarantined:
+            console.print(
+                f"  • {row.integration} {row.cs_object} {row.direction} {row.record_key}: {row.reason}",
+                highlight=False,
+            )
+    console.print(
+        "\n[bold]What happened[/]: each integration pulled its CRM's companies, contacts and deals into "
+        "ClientSuccess (linking contacts to their clients), matched records both CRMs share by domain, "
+        "and pushed ClientSuccess-only records out. A second run moves only what changed.\n"
+        f"Store: {home / 'crmsync.db'}  ·  field mappings: {home / 'mappings'}\n"
+        "[bold]See the runs in the Prefect UI[/]: [cyan].venv/bin/prefect server start[/] then open "
+        "http://127.0.0.1:4200/runs — each integration × object is its own flow run, with a summary artifact."
+    )
 
 
 @app.command()
@@ -137,8 +207,8 @@ def sandbox(
     salesforce_port: Annotated[int, typer.Option(help="Salesforce sandbox port (0: any free port).")] = 8443,
 ) -> None:
     """Run both sandbox CRMs until Ctrl-C and print the variables that point crmsync at them."""
+    require_sandbox_extra()
     import time
-    from pathlib import Path
 
     from crmsync import config
     from crmsync.sandbox import start_sandboxes

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from crmsync.cli import app, render
+from crmsync.cli import render
+from crmsync.cli.app import app
 from crmsync.settings import CS_OBJECTS, KINDS
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ def mappings_check(
     if paths:
         files = [__import__("pathlib").Path(p) for p in paths]
     else:
-        files = sorted(config.DEFAULT_MAPPINGS_DIR.glob("*.yaml"))
+        files = sorted(config.default_mappings_dir().glob("*.yaml"))
         files += sorted((config.home() / "mappings").glob("*.yaml"))
     results = []
     for path in files:

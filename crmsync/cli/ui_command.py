@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from crmsync.cli import app, render
+from crmsync.cli import render
+from crmsync.cli.app import app
 
 
 @app.command()
