@@ -10,7 +10,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install demo test lint format bench clean
+.PHONY: install demo test lint format bench bench-full clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -37,8 +37,27 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install
+# dlt, for the side-by-side benchmark only: its own environment, exact pins with hashes
+# (regenerate with: $(UV) pip compile --generate-hashes --python-version 3.11
+#  bench/requirements-dlt.in -o bench/requirements-dlt.txt). Never in crmsync's dependencies.
+BENCH_DLT := bench/.venv-dlt
+
+$(BENCH_DLT)/.installed: $(UV) bench/requirements-dlt.txt
+	$(UV) venv --clear --quiet --python $(PYTHON) $(BENCH_DLT)
+	$(UV) pip install --quiet --python $(BENCH_DLT)/bin/python --require-hashes -r bench/requirements-dlt.txt
+	@touch $@
+
+# crmsync vs dlt side by side against one HubSpot sandbox: < 5 min (docs/BENCHMARKS.md).
+bench: install $(BENCH_DLT)/.installed
 	$(VENV)/bin/python -m bench
 
+# bench, then crmsync's own pull/no-change/push timings for both CRMs against the optimum
+# API calls, and where crmsync's time goes: py-spy profiles of a full load and of quiet runs
+# (ephemeral API, running server), import times, task-run, GX and SDK costs. ~10 min.
+bench-full: bench
+	BENCH_ONLY=pull_push $(VENV)/bin/python -m bench
+	$(UV) pip install --quiet --python $(VENV)/bin/python py-spy==0.4.3
+	$(VENV)/bin/python -m bench.profile
+
 clean:
-	rm -rf $(TOOLS) $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(TOOLS) $(VENV) $(BENCH_DLT) .pytest_cache .ruff_cache
