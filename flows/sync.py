@@ -2,8 +2,11 @@
 validate, load; the loops and the decisions live in ``crmsync.sync``.
 
 ``sync_integration`` checks the global toggle, then runs each object that is not disabled,
-in dependency order (clients, contacts, subscriptions), as a subflow named for the pair,
-so every integration × object is its own run in the Prefect UI.
+in dependency order (clients, contacts, subscriptions), as a task run named for the pair
+(``hubspot · contacts``) with the object's steps nested in it. ``sync_object`` runs one object
+as a flow of its own (the per-object deployments). Objects are task runs, not subflows, inside
+an integration run: a subflow costs ~1 s of Prefect bookkeeping (a flow run created over the
+API, its heartbeat thread joined at exit), three times per "pull now".
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 
 from crmsync.models import utcnow
 from crmsync.settings import skip_reason
@@ -79,8 +84,9 @@ def sync_integration(
         publish_artifact(integration, [], skipped=True)
         return {"integration": integration, "status": "skipped", "objects": []}
     contexts = _contexts(store, integration, objects)  # configuration errors surface before any API call
+    window = _window(since, until)
     results = [
-        ctx if isinstance(ctx, dict) else _object_subflow(integration, ctx.plan.cs_object, since, until)
+        ctx if isinstance(ctx, dict) else sync_object_task(quote(ctx), quote(window), ctx.plan.label)
         for ctx in contexts
     ]
     store.settings.record_pull(integration, utcnow())
@@ -104,15 +110,7 @@ def _contexts(store: Any, integration: str, objects: list[str] | None) -> list[R
     return chosen
 
 
-def _object_subflow(
-    integration: str, cs_object: str, since: datetime | None, until: datetime | None
-) -> dict[str, Any]:
-    """Run one object as a subflow, without a heartbeat thread of its own.
-
-    The parent flow's heartbeat already covers the process; each subflow's heartbeat thread
-    would cost up to a second at exit (Prefect joins it after a 1 s sleep).
-    """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return sync_object(integration, cs_object, since=since, until=until)
+@task(name="sync object", task_run_name="{label}", cache_policy=NO_CACHE)
+def sync_object_task(ctx: RunContext, window: Window | None, label: str) -> dict[str, Any]:
+    """One integration × object inside an integration run: pull, then push, as its steps' task runs."""
+    return _run(ctx, window)

@@ -42,19 +42,19 @@ class SyncState:
             return (row.position_at, row.position_id) if row else (None, "")
 
     def links_by_external(self, scope: Scope, external_ids: Sequence[str]) -> dict[str, RecordLink]:
-        """The scope's links of these CRM records, by CRM id."""
-        with session(self.engine) as s:
-            rows = s.exec(
-                select(RecordLink).where(*in_scope(scope), col(RecordLink.external_id).in_(external_ids))
-            )
-            return {row.external_id: row for row in rows}
+        """The scope's links of these CRM records, by CRM id (read-only rows with the link's columns)."""
+        where = col(RecordLink.external_id).in_(list(external_ids))
+        return {row.external_id: row for row in self._links(scope, where)}
 
     def links_by_cs(self, scope: Scope, cs_ids: Sequence[int]) -> dict[int, RecordLink]:
-        """The scope's links of these CS records, by CS id."""
-        ids = [int(i) for i in cs_ids]
-        with session(self.engine) as s:
-            rows = s.exec(select(RecordLink).where(*in_scope(scope), col(RecordLink.cs_id).in_(ids)))
-            return {row.cs_id: row for row in rows}
+        """The scope's links of these CS records, by CS id (read-only rows with the link's columns)."""
+        where = col(RecordLink.cs_id).in_([int(i) for i in cs_ids])
+        return {row.cs_id: row for row in self._links(scope, where)}
+
+    def _links(self, scope: Scope, where: sa.ColumnElement[bool]) -> list[sa.Row]:
+        # Plain rows, not ORM objects: a chunk reads thousands of links and only their values.
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(RecordLink.__table__).where(*in_scope(scope), where)).all()
 
     def pending_parents(self, scope: Scope) -> dict[int, str]:
         """Linked children whose parent was not linked yet when they were pulled: cs_id -> parent id."""
