@@ -19,6 +19,9 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    # Prefect waits 20 s for its ephemeral API server; a busy machine has needed more, and a
+    # "pull now" must never fail for that (a running server avoids the wait altogether).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
 def run_with_progress(integration: str, objects: list[str] | None, **kwargs: Any) -> dict[str, Any]:

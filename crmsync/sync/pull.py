@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from crmsync.store import Store
     from crmsync.sync.plan import ObjectPlan
 
-CHUNK_SIZE = 2000  # records per chunk: a multiple of every page size, so chunks end on page edges
+CHUNK_SIZE = 10_000  # records per chunk: a multiple of every page size, so chunks end on page edges
 OVERLAP = timedelta(minutes=2)  # re-read this much before the cursor: late commits and clock skew
 
 
