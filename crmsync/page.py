@@ -214,76 +214,58 @@ def _summary(raw: dict[str, Any], limit: int = 160) -> str:
 
 def problems(store: Store, name: str, limit: int = 20) -> list[dict[str, Any]]:
     """Per object: its latest run, what is in quarantine (what, why, when retried) and recent conflicts."""
-    from sqlmodel import col, func, select
-
-    from crmsync.models import Conflict, QuarantineRecord, SyncRun
-
     data = page(store, name)
     out = []
     for obj in data["objects"]:
-        where_q = (
-            QuarantineRecord.integration == name,
-            QuarantineRecord.cs_object == obj["cs_object"],
-            col(QuarantineRecord.replayed_at).is_(None),
-        )
-        with store.session() as s:
-            run = s.exec(
-                select(SyncRun)
-                .where(SyncRun.integration == name, SyncRun.cs_object == obj["cs_object"])
-                .order_by(col(SyncRun.started_at).desc())
-            ).first()
-            total = s.exec(select(func.count()).select_from(QuarantineRecord).where(*where_q)).one()
-            held = s.exec(
-                select(QuarantineRecord)
-                .where(*where_q)
-                .order_by(col(QuarantineRecord.id).desc())
-                .limit(limit)
-            ).all()
-            conflicts = s.exec(
-                select(Conflict)
-                .where(Conflict.integration == name, Conflict.cs_object == obj["cs_object"])
-                .order_by(col(Conflict.id).desc())
-                .limit(limit)
-            ).all()
+        cs_object = obj["cs_object"]
+        total, held = store.state.open_quarantine(name, cs_object, limit)
+        conflicts = store.state.recent_conflicts(name, cs_object, limit)
         out.append(
             {
-                "cs_object": obj["cs_object"],
+                "cs_object": cs_object,
                 "external_object": obj["external_object"],
-                "last_run": run
-                and {
-                    "status": run.status,
-                    "mode": run.mode,
-                    "started_at": _when(run.started_at),
-                    "finished_at": _when(run.finished_at),
-                    "counts": run.counts,
-                    "message": run.message,
-                },
+                "last_run": _run_data(store.state.latest_run(name, cs_object)),
                 "quarantine_total": total,
-                "quarantine": [
-                    {
-                        "what": f"{row.direction} of {obj['cs_object']} record {row.record_key}",
-                        "record": _summary(row.raw),
-                        "why": row.reason,
-                        "rule": row.rule,
-                        "first_seen": _when(row.first_seen_at),
-                        "last_seen": _when(row.last_seen_at),
-                        "retry": retry_note(data, obj["cs_object"], row.direction),
-                    }
-                    for row in held
-                ],
-                "conflicts": [
-                    {
-                        "record": f"{obj['cs_object']} {row.cs_id} ↔ {data['header']} {row.external_id}",
-                        "field": row.field_name,
-                        "base_value": row.base_value,
-                        "cs_value": row.cs_value,
-                        "external_value": row.external_value,
-                        "policy": row.policy,
-                        "winner": "ClientSuccess" if row.winner == "cs" else data["header"],
-                        "detected_at": _when(row.detected_at),
-                    }
-                    for row in conflicts
-                ],
+                "quarantine": [_quarantine_data(data, cs_object, row) for row in held],
+                "conflicts": [_conflict_data(data, cs_object, row) for row in conflicts],
             }
         )
     return out
+
+
+def _run_data(run: Any) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "status": run.status,
+        "mode": run.mode,
+        "started_at": _when(run.started_at),
+        "finished_at": _when(run.finished_at),
+        "counts": run.counts,
+        "message": run.message,
+    }
+
+
+def _quarantine_data(data: dict[str, Any], cs_object: str, row: Any) -> dict[str, Any]:
+    return {
+        "what": f"{row.direction} of {cs_object} record {row.record_key}",
+        "record": _summary(row.raw),
+        "why": row.reason,
+        "rule": row.rule,
+        "first_seen": _when(row.first_seen_at),
+        "last_seen": _when(row.last_seen_at),
+        "retry": retry_note(data, cs_object, row.direction),
+    }
+
+
+def _conflict_data(data: dict[str, Any], cs_object: str, row: Any) -> dict[str, Any]:
+    return {
+        "record": f"{cs_object} {row.cs_id} ↔ {data['header']} {row.external_id}",
+        "field": row.field_name,
+        "base_value": row.base_value,
+        "cs_value": row.cs_value,
+        "external_value": row.external_value,
+        "policy": row.policy,
+        "winner": "ClientSuccess" if row.winner == "cs" else data["header"],
+        "detected_at": _when(row.detected_at),
+    }

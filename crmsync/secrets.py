@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from typing import NoReturn
 
 MAX_MESSAGE = 300  # characters of an error or log line, after scrubbing
 MIN_SECRET = 4  # shorter values are not real credentials, and masking them would garble the text
@@ -20,7 +21,7 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str):
+    def __init__(self, value: str) -> None:
         self._value = value
 
     def reveal(self) -> str:
@@ -37,7 +38,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self):  # never pickle the value into a Prefect result or cache
+    def __reduce__(self) -> NoReturn:  # never pickle the value into a Prefect result or cache
         raise TypeError("Secret values cannot be serialised")
 
 

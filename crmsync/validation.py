@@ -78,7 +78,7 @@ def load_suite(cs_object: str, direction: str, directory: Path | None = None) ->
 class _Problem(ValueError):
     """A problem found in a suite file, at a JSON path inside it."""
 
-    def __init__(self, where: str, problem: str):
+    def __init__(self, where: str, problem: str) -> None:
         super().__init__(problem)
         self.where, self.problem = where, problem
 
@@ -159,6 +159,11 @@ def _check_expectation(where: str, raw: Any, cs_object: str, fields: set[str]) -
         raise _Problem(
             f"{where}.type", f"'{raw['type']}' does not judge single rows, so it cannot quarantine them"
         )
+    _check_kwargs(where, kwargs, cs_object, fields)
+
+
+def _check_kwargs(where: str, kwargs: dict[str, Any], cs_object: str, fields: set[str]) -> None:
+    """A row-level expectation's keywords: no tolerance, valid patterns, the object's own columns."""
     # Rows are quarantined one by one, so a tolerance for some bad rows would be silently ignored.
     if kwargs.get("mostly", 1) != 1:
         raise _Problem(f"{where}.kwargs.mostly", "must be 1: each failing row is rejected on its own")

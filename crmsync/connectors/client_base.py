@@ -123,7 +123,9 @@ class RetryPolicy:
 class _Failed(Exception):
     """One failed attempt, already translated: the error to raise and whether to try again."""
 
-    def __init__(self, error: ConnectorError, failure: Failure, resolution: ErrorResolution, retry: bool):
+    def __init__(
+        self, error: ConnectorError, failure: Failure, resolution: ErrorResolution, retry: bool
+    ) -> None:
         super().__init__(str(error))
         self.error, self.failure, self.resolution, self.retry = error, failure, resolution, retry
 
@@ -135,7 +137,7 @@ class ClientBase:
     # The final error after the last retry; Salesforce's messages end with their cause, so it keeps them.
     GAVE_UP: ClassVar[str] = "{line} (gave up after {attempts} attempts)"
 
-    def __init__(self, policy: RetryPolicy, secrets: Sequence[Secret | None], log_name: str):
+    def __init__(self, policy: RetryPolicy, secrets: Sequence[Secret | None], log_name: str) -> None:
         self.policy = policy
         self._secrets = [s for s in secrets if s is not None]
         self._log = logging.getLogger(log_name)

@@ -128,7 +128,7 @@ class MappingFile(_Strict):
 class _PathError(ValueError):
     """A problem found by a validator, relative to the part it validates."""
 
-    def __init__(self, path: str, problem: str):
+    def __init__(self, path: str, problem: str) -> None:
         super().__init__(problem)
         self.path, self.problem = path, problem
 

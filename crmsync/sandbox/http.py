@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 class HttpError(Exception):
     """Raised by a route to answer with an error status and body."""
 
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         super().__init__(status)
         self.status, self.body, self.headers = status, body, headers or {}
 

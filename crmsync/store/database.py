@@ -22,7 +22,7 @@ class Store:
     """crmsync's database: ``settings`` (the configuration page), ``state`` (links, cursors,
     quarantine, conflicts, runs and chunk commits) and ``records`` (ClientSuccess reads)."""
 
-    def __init__(self, url: str | None = None, engine: sa.Engine | None = None):
+    def __init__(self, url: str | None = None, engine: sa.Engine | None = None) -> None:
         self.engine = engine or db.create_engine(url)
         try:
             db.migrate(self.engine)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -18,7 +19,7 @@ MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"  # crmsync/migratio
 HEAD_REVISION = "0002"
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()

@@ -25,7 +25,7 @@ from crmsync.store.errors import StoreError, UnknownName
 class IntegrationSettings:
     """Integrations, their toggle, schedule and objects: read, changed, connected and deleted."""
 
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
     def integrations(self) -> list[Integration]:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class CSRecords:
     """Reads of the ClientSuccess objects (clients, contacts, subscriptions) for a sync."""
 
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
     def cs_frame(self, cs_object: str, ids: Sequence[int], columns: Sequence[str]) -> pd.DataFrame:

@@ -30,7 +30,7 @@ def in_scope(scope: Scope) -> tuple[sa.ColumnElement[bool], ...]:
 class SyncState:
     """What the sync knows between runs, per scope, and the commits that move it forward."""
 
-    def __init__(self, engine: sa.Engine):
+    def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
 
     # --- links and cursors --------------------------------------------------------------------
@@ -115,6 +115,41 @@ class SyncState:
                         col(QuarantineRecord.replayed_at).is_(None),
                     )
                     .order_by(QuarantineRecord.id)
+                    .limit(limit)
+                )
+            )
+
+    def latest_run(self, integration: str, cs_object: str) -> SyncRun | None:
+        """The object's most recent run, finished or not."""
+        with session(self.engine) as s:
+            return s.exec(
+                select(SyncRun)
+                .where(SyncRun.integration == integration, SyncRun.cs_object == cs_object)
+                .order_by(col(SyncRun.started_at).desc())
+            ).first()
+
+    def open_quarantine(
+        self, integration: str, cs_object: str, limit: int
+    ) -> tuple[int, list[QuarantineRecord]]:
+        """How many of the object's records are in quarantine (not replayed), and the newest of them."""
+        where = (
+            QuarantineRecord.integration == integration,
+            QuarantineRecord.cs_object == cs_object,
+            col(QuarantineRecord.replayed_at).is_(None),
+        )
+        with session(self.engine) as s:
+            total = s.exec(select(sa.func.count()).select_from(QuarantineRecord).where(*where)).one()
+            newest = select(QuarantineRecord).where(*where).order_by(col(QuarantineRecord.id).desc())
+            return total, list(s.exec(newest.limit(limit)))
+
+    def recent_conflicts(self, integration: str, cs_object: str, limit: int) -> list[Conflict]:
+        """The object's newest recorded conflicts."""
+        with session(self.engine) as s:
+            return list(
+                s.exec(
+                    select(Conflict)
+                    .where(Conflict.integration == integration, Conflict.cs_object == cs_object)
+                    .order_by(col(Conflict.id).desc())
                     .limit(limit)
                 )
             )

@@ -13,8 +13,11 @@ from crmsync.mapping.spec import MappingError
 from crmsync.sync.plan import ObjectPlan, build_plan
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from crmsync.connectors.base import Connector
-    from crmsync.models import Integration
+    from crmsync.mapping.spec import MappingFile
+    from crmsync.models import Integration, ObjectSetting
     from crmsync.store import Store
     from crmsync.store.types import Scope
 
@@ -94,7 +97,9 @@ def open_context(
     )
 
 
-def _refuse_shared_pushes(plan: ObjectPlan, enabled: bool, mapping, sharing, path) -> None:
+def _refuse_shared_pushes(
+    plan: ObjectPlan, enabled: bool, mapping: MappingFile, sharing: list[ObjectSetting], path: Path
+) -> None:
     """Two CS objects may both read one CRM object, but only one may write it: their ids would collide."""
     for other in sharing:
         other_mapping = mapping.for_object(other.cs_object, other.external_object)

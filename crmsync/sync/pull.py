@@ -69,7 +69,7 @@ class ChangeStream:
     finished, so a crash re-reads a little rather than skipping anything.
     """
 
-    def __init__(self, pages: Iterator[Page], size: int = CHUNK_SIZE):
+    def __init__(self, pages: Iterator[Page], size: int = CHUNK_SIZE) -> None:
         self._pages, self._size = pages, size
         self._buffer: list[ExternalRecord] = []
         self._page_cursor: Cursor | None = None

@@ -95,7 +95,7 @@ def extract_chunk(
     return _changed(store, plan, rows, cursor)
 
 
-def _changed(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cursor) -> PushChunk:
+def _changed(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cursor: Position | None) -> PushChunk:
     """Compare each record with its last-synced values; keep those with something to send."""
     import pandas as pd
 

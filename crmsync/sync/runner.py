@@ -76,7 +76,7 @@ def push_object(ctx: RunContext, steps: Steps, run_id: str) -> PushCounts:
 class _LiveOptions:
     """The CRM's live option lists: one describe call per run, and only if something is pushed."""
 
-    def __init__(self, ctx: RunContext, steps: Steps):
+    def __init__(self, ctx: RunContext, steps: Steps) -> None:
         self._ctx, self._steps = ctx, steps
         self._options: dict[str, tuple[str, ...]] | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -32,7 +33,7 @@ SECURITY_HEADERS = {
 class LazyStore:
     """One Store for the process, opened on first use (so the app starts without a database)."""
 
-    def __init__(self, url: str | None = None):
+    def __init__(self, url: str | None = None) -> None:
         self._url, self._store = url, None
 
     def __call__(self) -> Store:
@@ -64,7 +65,9 @@ def create_app(
         )
 
     @app.middleware("http")
-    async def guard_requests(request: Request, call_next) -> Response:
+    async def guard_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         views: Views = app.state.views
         if not host_allowed(request.headers.get("host", ""), host):
             response: Response = views.message(

@@ -6,7 +6,8 @@ bad value comes back as the page with the reason shown (status 400) and nothing 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -16,6 +17,10 @@ from crmsync.errors import CrmsyncError
 from crmsync.store import UnknownName
 from crmsync.ui.security import CSRF_FIELD, LOGIN_COOKIE
 from crmsync.ui.views import integration_path
+
+if TYPE_CHECKING:
+    from crmsync.store import Store
+    from crmsync.ui.views import Views
 
 router = APIRouter()
 
@@ -43,15 +48,15 @@ def _field(form: dict[str, str], name: str) -> str:
     return value
 
 
-def _store(request: Request):
+def _store(request: Request) -> Store:
     return request.app.state.open_store()
 
 
-def _views(request: Request):
+def _views(request: Request) -> Views:
     return request.app.state.views
 
 
-def _act(request: Request, name: str, action, redirect: str) -> Response:
+def _act(request: Request, name: str, action: Callable[[Store], Any], redirect: str) -> Response:
     """Run an action; a one-line error re-renders the page with the reason and nothing changed."""
     store = _store(request)
     try:
@@ -100,7 +105,7 @@ def integration(request: Request, name: str, saved: str | None = None) -> Respon
 def toggle(request: Request, name: str, form: Form) -> Response:
     """Item 2: enable or pause all sync of this integration."""
 
-    def action(store) -> None:
+    def action(store: Store) -> None:
         state = _field(form, "state")
         if state not in ("on", "off"):
             raise CrmsyncError(f"unknown toggle state '{state}' (valid: on, off)")
@@ -158,7 +163,7 @@ def pull_now(request: Request, name: str, form: Form) -> Response:
 def delete(request: Request, name: str, form: Form) -> Response:
     """Delete the integration permanently, once its name has been typed to confirm."""
 
-    def action(store) -> None:
+    def action(store: Store) -> None:
         if form.get("confirm_name", "") != name:
             raise CrmsyncError("not deleted: type the integration's exact name to confirm")
         page.delete_everywhere(store, name)

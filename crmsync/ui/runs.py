@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmsync.errors import CrmsyncError
 from crmsync.models import utcnow
+
+if TYPE_CHECKING:
+    from crmsync.store import Store
 
 
 class RunBusy(CrmsyncError):
@@ -74,7 +78,7 @@ def _current_flow_run_id() -> str | None:
 class Runs:
     """The pulls started from this process: the one running, and the last one of each integration."""
 
-    def __init__(self, open_store):
+    def __init__(self, open_store: Callable[[], Store]) -> None:
         self._open_store = open_store
         self._lock = threading.Lock()
         self._last: dict[str, PullRun] = {}

@@ -60,7 +60,7 @@ def host_allowed(host_header: str, bound_host: str) -> bool:
 class Guard:
     """The per-process secret, and what it signs: CSRF tokens and the login cookie."""
 
-    def __init__(self, access_token: str | None = None, secret: bytes | None = None):
+    def __init__(self, access_token: str | None = None, secret: bytes | None = None) -> None:
         self.access_token = access_token or None
         self._secret = secret or secrets.token_bytes(32)
 

@@ -67,7 +67,7 @@ def form_path(name: str, action: str) -> str:
 class Views:
     """Renders the pages; holds the template environment, the guard and the runs."""
 
-    def __init__(self, guard: Guard, runs: Runs):
+    def __init__(self, guard: Guard, runs: Runs) -> None:
         self.env = make_environment()
         self.guard, self.runs = guard, runs
 

@@ -73,7 +73,7 @@ class ChangeReader:
         since: Cursor,
         until: datetime | None = None,
         page_size: int = SEARCH_PAGE_SIZE,
-    ):
+    ) -> None:
         self.search = search
         self.prop = modified_property
         self.since = since

@@ -63,7 +63,7 @@ class HubSpotClient(ClientBase):
         retry_base_delay: float = 0.5,
         rate_limit_delay: float = 2.0,
         max_retry_delay: float = 30.0,
-    ):
+    ) -> None:
         # Without Retry-After, rate limits back off across HubSpot's ten-second rolling window.
         policy = RetryPolicy(
             max_attempts=max_attempts,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
@@ -46,7 +46,9 @@ class HubSpotConnector:
 
     kind = "hubspot"
 
-    def __init__(self, access_token: Secret | str, base_url: str = DEFAULT_BASE_URL, **client_options: Any):
+    def __init__(
+        self, access_token: Secret | str, base_url: str = DEFAULT_BASE_URL, **client_options: Any
+    ) -> None:
         """Connect to ``base_url`` with ``access_token``.
 
         ``client_options`` tune HubSpotClient's timeout and retries: timeout, max_attempts,
@@ -159,7 +161,9 @@ class HubSpotConnector:
         return BatchWriter(self._client, obj).write(list(requests))
 
     # --- helpers ------------------------------------------------------------------------------
-    def _searcher(self, obj: str, fields: Sequence[str]):
+    def _searcher(
+        self, obj: str, fields: Sequence[str]
+    ) -> Callable[[list[dict], str, int, int], tuple[list[Hit], bool]]:
         m = self._models(obj)
         api = self._client.api("crm", obj, "search_api")
         properties = self._properties(obj, fields)

@@ -68,7 +68,7 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 class BatchWriter:
     """One ``write`` call for one object type."""
 
-    def __init__(self, client: HubSpotClient, obj: str):
+    def __init__(self, client: HubSpotClient, obj: str) -> None:
         self.client = client
         self.obj = obj
         self.models = importlib.import_module(f"hubspot.crm.{obj}")

@@ -60,7 +60,7 @@ ERRORS: ErrorTable = {
 class _TimeoutSession(requests.Session):
     """A requests session that gives every call the SDK makes a timeout (the SDK sets none)."""
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float) -> None:
         super().__init__()
         self.timeout = timeout
 
@@ -85,7 +85,7 @@ class SalesforceClient(ClientBase):
         timeout: float,
         base_delay: float,
         max_attempts: int,
-    ):
+    ) -> None:
         # Salesforce sends no Retry-After; its rate limit is a daily allowance, so the same back-off.
         policy = RetryPolicy(max_attempts, base_delay, base_delay * 30, base_delay, base_delay * 30)
         super().__init__(policy, [token, *(login[1:] if login else ())], "crmsync.connectors.salesforce")

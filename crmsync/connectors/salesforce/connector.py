@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -47,6 +48,19 @@ from crmsync.secrets import Secret
 _ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
+@dataclass(frozen=True)
+class SalesforceOptions:
+    """How the connector talks to Salesforce: retries, timeouts, batch sizes, the Bulk threshold."""
+
+    bulk_threshold: int | None = None  # None: CRMSYNC_SALESFORCE_BULK_THRESHOLD, else 10,000
+    retry_base_delay: float = 1.0
+    max_attempts: int = 5
+    timeout: float = 60.0
+    bulk_poll_interval: float = 2.0
+    query_batch_size: int = QUERY_BATCH_SIZE
+    api_version: str = API_VERSION
+
+
 class SalesforceConnector:
     """Salesforce through simple-salesforce: SOQL and sObject Collections, Bulk API 2.0 above a threshold."""
 
@@ -60,14 +74,11 @@ class SalesforceConnector:
         username: str | None = None,
         password: Secret | None = None,
         security_token: Secret | None = None,
-        bulk_threshold: int | None = None,
-        retry_base_delay: float = 1.0,
-        max_attempts: int = 5,
-        timeout: float = 60.0,
-        bulk_poll_interval: float = 2.0,
-        query_batch_size: int = QUERY_BATCH_SIZE,
-        api_version: str = API_VERSION,
-    ):
+        **options: Any,
+    ) -> None:
+        """Connect with a token (instance URL + access token) or a password login; ``options`` are
+        ``SalesforceOptions`` fields (retries, timeouts, batch sizes, the Bulk threshold)."""
+        opts = SalesforceOptions(**options)
         login = (username, password, security_token) if username and password and security_token else None
         if not (instance_url and access_token) and login is None:
             raise AuthError(
@@ -81,14 +92,14 @@ class SalesforceConnector:
             url,
             token,
             None if token else login,
-            version=api_version,
-            timeout=timeout,
-            base_delay=retry_base_delay,
-            max_attempts=max_attempts,
+            version=opts.api_version,
+            timeout=opts.timeout,
+            base_delay=opts.retry_base_delay,
+            max_attempts=opts.max_attempts,
         )
         self._auth = "token" if token else "password"
-        self._bulk_threshold = _bulk_threshold() if bulk_threshold is None else bulk_threshold
-        self._poll, self._batch_size = bulk_poll_interval, query_batch_size
+        self._bulk_threshold = _bulk_threshold() if opts.bulk_threshold is None else opts.bulk_threshold
+        self._poll, self._batch_size = opts.bulk_poll_interval, opts.query_batch_size
         self._describes: dict[str, list[dict[str, Any]]] = {}
 
     @classmethod

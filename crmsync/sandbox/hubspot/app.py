@@ -34,7 +34,7 @@ _ID_BASES = {"contacts": 10_000_000_000, "companies": 20_000_000_000, "deals": 3
 class RateLimits:
     """Rolling windows of recent requests: reported in headers, enforced only on request."""
 
-    def __init__(self, enforce: bool = False):
+    def __init__(self, enforce: bool = False) -> None:
         self.enforce = enforce
         self.recent: deque[float] = deque()
         self.recent_search: deque[float] = deque()
@@ -83,7 +83,7 @@ class HubSpotApp(App):
         token: str = DEFAULT_TOKEN,
         *,
         enforce_limits: bool = False,
-    ):
+    ) -> None:
         super().__init__()
         self.token = token
         self.retry_after_seconds = 1  # what a 429 puts in Retry-After; tests may set 0

@@ -27,7 +27,7 @@ _TYPE_IDS = {
 class AssociationStore:
     """Child -> company edges with unlabeled/primary flags."""
 
-    def __init__(self, stores: dict[str, ObjectStore]):
+    def __init__(self, stores: dict[str, ObjectStore]) -> None:
         self.stores = stores
         self.edges: dict[str, dict[int, dict[int, int]]] = {t: {} for t in CHILD_TYPES}
 
@@ -77,7 +77,7 @@ def _type_specs(from_type: str, to_type: str, flags: int) -> list[dict]:
 class AssociationRoutes:
     """The v4 association endpoints the sandbox serves."""
 
-    def __init__(self, associations: AssociationStore):
+    def __init__(self, associations: AssociationStore) -> None:
         self.associations = associations
         self.stores = associations.stores
 

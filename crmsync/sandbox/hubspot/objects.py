@@ -32,7 +32,7 @@ class Plan:
 class ObjectRoutes:
     """The objects and properties endpoints of one object type, bound to its store."""
 
-    def __init__(self, store: ObjectStore, associations: AssociationStore, clock: Callable[[], int]):
+    def __init__(self, store: ObjectStore, associations: AssociationStore, clock: Callable[[], int]) -> None:
         self.store = store
         self.associations = associations
         self.clock = clock

@@ -7,6 +7,7 @@ Values are always strings on the wire, as in HubSpot.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from crmsync.sandbox import seed
 
@@ -104,7 +105,7 @@ def _system(modified: str) -> tuple[PropertyDef, ...]:
     )
 
 
-def _custom(name: str, label: str, **kwargs) -> PropertyDef:
+def _custom(name: str, label: str, **kwargs: Any) -> PropertyDef:
     return PropertyDef(name, label, hubspot_defined=False, **kwargs)
 
 

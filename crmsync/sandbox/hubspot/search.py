@@ -90,7 +90,7 @@ def _matches(f: Filter, value: object) -> bool:
 class Search:
     """One parsed search request against one store."""
 
-    def __init__(self, store: ObjectStore, body: dict | None):
+    def __init__(self, store: ObjectStore, body: dict | None) -> None:
         body = body or {}
         self.store = store
         self.limit = self._int(body.get("limit"), SEARCH_DEFAULT_LIMIT, "limit")

@@ -61,7 +61,7 @@ class Record:
 
     __slots__ = ("archived_at", "created", "id", "modified", "props")
 
-    def __init__(self, record_id: int, created: int, modified: int, props: dict[str, str]):
+    def __init__(self, record_id: int, created: int, modified: int, props: dict[str, str]) -> None:
         self.id = record_id
         self.created = created
         self.modified = modified
@@ -72,7 +72,7 @@ class Record:
 class ObjectStore:
     """All records of one object type, with the modification-order index and unique-value indexes."""
 
-    def __init__(self, object_type: ObjectType, first_id: int):
+    def __init__(self, object_type: ObjectType, first_id: int) -> None:
         self.type = object_type
         self.live: dict[int, Record] = {}
         self.archived: dict[int, Record] = {}

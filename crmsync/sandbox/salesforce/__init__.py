@@ -59,15 +59,23 @@ def start_salesforce(
     contacts: int = 50,
     opportunities: int = 50,
     *,
-    token: str = DEFAULT_TOKEN,
     ca: trustme.CA | None = None,
     ca_file: str | Path | None = None,
-    username: str = DEFAULT_USERNAME,
-    password: str = DEFAULT_PASSWORD,
-    security_token: str = DEFAULT_SECURITY_TOKEN,
     port: int = 0,
+    **login: str,
 ) -> SalesforceSandbox:
-    """Seed an org, serve it over HTTPS on loopback, and write the CA PEM (to ``ca_file`` or a temp dir)."""
+    """Seed an org, serve it over HTTPS on loopback, and write the CA PEM (to ``ca_file`` or a temp dir).
+
+    ``login`` may set ``token``, ``username``, ``password`` and ``security_token`` (defaults: the
+    sandbox's own).
+    """
+    unknown = set(login) - {"token", "username", "password", "security_token"}
+    if unknown:
+        raise TypeError(f"unknown login option(s): {', '.join(sorted(unknown))}")
+    token = login.get("token", DEFAULT_TOKEN)
+    username = login.get("username", DEFAULT_USERNAME)
+    password = login.get("password", DEFAULT_PASSWORD)
+    security_token = login.get("security_token", DEFAULT_SECURITY_TOKEN)
     ca = ca or trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)

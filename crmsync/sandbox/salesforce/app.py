@@ -30,7 +30,7 @@ class SalesforceApp(App):
 
     name = "salesforce"
 
-    def __init__(self, org: Org, token: str, username: str, password: str, security_token: str):
+    def __init__(self, org: Org, token: str, username: str, password: str, security_token: str) -> None:
         super().__init__()
         self.org = org
         self.tokens = {token}

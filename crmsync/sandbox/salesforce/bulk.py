@@ -103,7 +103,7 @@ class Job:
 class BulkJobs:
     """The /jobs/ingest and /jobs/query resources of one sandbox app."""
 
-    def __init__(self, app: SalesforceApp):
+    def __init__(self, app: SalesforceApp) -> None:
         self.app = app
         self.ingest_jobs: dict[str, Job] = {}
         self.query_jobs: dict[str, Job] = {}

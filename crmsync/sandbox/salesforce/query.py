@@ -103,14 +103,8 @@ def _norm(f: Field) -> Callable[[Any], Any]:
 
 def _compile(node: Any, sobject: SObjectType) -> Callable[[Any], bool]:
     kind = node[0]
-    if kind in ("and", "or"):
-        parts = [_compile(n, sobject) for n in node[1]]
-        if kind == "and":
-            return lambda r: all(p(r) for p in parts)
-        return lambda r: any(p(r) for p in parts)
-    if kind == "not":
-        inner = _compile(node[1], sobject)
-        return lambda r: not inner(r)
+    if kind in ("and", "or", "not"):
+        return _compile_logic(node, sobject)
     f = _field(sobject, node[1])
     name, norm = f.name, _norm(f)
     if kind == "in":
@@ -132,6 +126,17 @@ def _compile(node: Any, sobject: SObjectType) -> Callable[[Any], bool]:
     if op in ("!=", "<>"):
         return lambda r: (v := r[name]) is None or fn(norm(v), value)
     return lambda r: (v := r[name]) is not None and fn(norm(v), value)
+
+
+def _compile_logic(node: Any, sobject: SObjectType) -> Callable[[Any], bool]:
+    kind = node[0]
+    if kind == "not":
+        inner = _compile(node[1], sobject)
+        return lambda r: not inner(r)
+    parts = [_compile(n, sobject) for n in node[1]]
+    if kind == "and":
+        return lambda r: all(p(r) for p in parts)
+    return lambda r: any(p(r) for p in parts)
 
 
 def _like_regex(pattern: str) -> re.Pattern[str]:

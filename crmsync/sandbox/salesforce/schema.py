@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,7 +31,7 @@ _ID_RE = re.compile(r"^[0-9A-Za-z]{15}(?:[A-Z0-5]{3})?$")
 class WriteError(Exception):
     """A per-record failure, reported the way sObject Collections and Bulk results report it."""
 
-    def __init__(self, code: str, message: str, fields: list[str] | None = None):
+    def __init__(self, code: str, message: str, fields: list[str] | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.fields = code, message, fields or []
 
@@ -57,7 +58,7 @@ class Field:
 class SObjectType:
     """An object's name, key prefix and fields; field lookup is case-insensitive like SOQL's."""
 
-    def __init__(self, name: str, prefix: str, label: str, fields: list[Field]):
+    def __init__(self, name: str, prefix: str, label: str, fields: list[Field]) -> None:
         self.name, self.prefix, self.label = name, prefix, label
         self.fields = {f.name: f for f in fields}
         self._by_lower = {f.name.lower(): f for f in fields}
@@ -218,32 +219,50 @@ def _wrong_type(field: Field, raw: Any) -> WriteError:
     )
 
 
+def _number(field: Field, raw: Any) -> float | int:
+    if isinstance(raw, bool):
+        raise ValueError(raw)
+    number = float(raw)
+    if field.type != "int":
+        return number
+    if number != int(number):
+        raise ValueError(raw)
+    return int(number)
+
+
+def _date(field: Field, raw: Any) -> date:
+    return date.fromisoformat(str(raw)[:10]) if len(str(raw)) >= 10 else date.fromisoformat(str(raw))
+
+
+def _boolean(field: Field, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if str(raw).lower() in ("true", "false"):
+        return str(raw).lower() == "true"
+    raise ValueError(raw)
+
+
+_CONVERTERS: dict[str, Callable[[Field, Any], Any]] = {
+    "int": _number,
+    "currency": _number,
+    "double": _number,
+    "percent": _number,
+    "date": _date,
+    "datetime": lambda field, raw: parse_datetime(str(raw)),
+    "boolean": _boolean,
+}
+
+
 def coerce(field: Field, raw: Any) -> Any:
     """Validate and convert one written value (JSON, or CSV text) to the stored type."""
     if raw is None:
         return None
-    try:
-        if field.type in ("int", "currency", "double", "percent"):
-            if isinstance(raw, bool):
-                raise ValueError(raw)
-            number = float(raw)
-            if field.type == "int":
-                if number != int(number):
-                    raise ValueError(raw)
-                return int(number)
-            return number
-        if field.type == "date":
-            return date.fromisoformat(str(raw)[:10]) if len(str(raw)) >= 10 else date.fromisoformat(str(raw))
-        if field.type == "datetime":
-            return parse_datetime(str(raw))
-        if field.type == "boolean":
-            if isinstance(raw, bool):
-                return raw
-            if str(raw).lower() in ("true", "false"):
-                return str(raw).lower() == "true"
-            raise ValueError(raw)
-    except (TypeError, ValueError):
-        raise _wrong_type(field, raw) from None
+    convert = _CONVERTERS.get(field.type)
+    if convert is not None:
+        try:
+            return convert(field, raw)
+        except (TypeError, ValueError):
+            raise _wrong_type(field, raw) from None
     text = raw if isinstance(raw, str) else str(raw)
     if field.length and len(text) > field.length:
         raise WriteError(

@@ -55,7 +55,7 @@ _KEYWORDS = {
 class SoqlError(Exception):
     """A query Salesforce would refuse: errorCode and message as the REST API reports them."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
 
@@ -92,7 +92,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str) -> None:
         self.toks, self.i = _tokens(text), 0
 
     def peek(self, word: str | None = None) -> bool:

@@ -60,7 +60,7 @@ class _SeedView:
 
     __slots__ = ("_full", "_index", "_store")
 
-    def __init__(self, store: ObjectStore, index: int):
+    def __init__(self, store: ObjectStore, index: int) -> None:
         self._store, self._index, self._full = store, index, None
 
     def __getitem__(self, name: str) -> Any:
@@ -78,7 +78,7 @@ class _SeedView:
 class Clock:
     """Millisecond timestamps that always move forward and stay after every seeded timestamp."""
 
-    def __init__(self, floor: datetime):
+    def __init__(self, floor: datetime) -> None:
         self._last = floor
 
     def tick(self) -> datetime:
@@ -91,7 +91,7 @@ class Clock:
 class ObjectStore:
     """One object's records."""
 
-    def __init__(self, org: Org, sobject: SObjectType, seeded: int):
+    def __init__(self, org: Org, sobject: SObjectType, seeded: int) -> None:
         self.org, self.sobject, self.n_seeded = org, sobject, seeded
         self.next_index = seeded
         self.records: dict[int, dict[str, Any]] = {}  # written (or touched) records by index
@@ -329,7 +329,7 @@ def _rolled_back(outcome: Outcome) -> Outcome:
 class Org:
     """All objects of one sandbox org, one lock and one clock."""
 
-    def __init__(self, accounts: int = 0, contacts: int = 0, opportunities: int = 0):
+    def __init__(self, accounts: int = 0, contacts: int = 0, opportunities: int = 0) -> None:
         self.lock = threading.RLock()
         self.seeded_accounts = accounts
         counts = {"Account": accounts, "Contact": contacts, "Opportunity": opportunities}
