@@ -1,1 +1,1 @@
-"""Prefect flows: one per integration × object, and one per integration running its objects in order."""
+"""Prefect flows: one per integration (its objects as task runs, in order), one per integration × object."""
