@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from crmsync.errors import CrmsyncError
@@ -104,6 +104,9 @@ class Connector(Protocol):
     """What the pipeline needs from a CRM. Object names are the CRM's own (companies, Account)."""
 
     kind: str
+    # How often the deletion sweep runs (None: every run). A CRM whose deleted records cannot be
+    # listed by date (HubSpot's archive) pages through all of them, so it is swept less often.
+    deletion_sweep_every: timedelta | None
 
     def check(self) -> str:
         """Verify credentials with one cheap call; return a short description of the account."""

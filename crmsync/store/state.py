@@ -41,6 +41,12 @@ class SyncState:
             row = s.get(SyncCursor, (scope.integration, scope.cs_object, scope.external_object, direction))
             return (row.position_at, row.position_id) if row else (None, "")
 
+    def cursor_written_at(self, scope: Scope, direction: str) -> datetime | None:
+        """When this direction's cursor was last written (for deletions: the last sweep)."""
+        with session(self.engine) as s:
+            row = s.get(SyncCursor, (scope.integration, scope.cs_object, scope.external_object, direction))
+            return row.updated_at if row else None
+
     def links_by_external(self, scope: Scope, external_ids: Sequence[str]) -> dict[str, RecordLink]:
         """The scope's links of these CRM records, by CRM id (read-only rows with the link's columns)."""
         where = col(RecordLink.external_id).in_(list(external_ids))
@@ -236,7 +242,11 @@ class SyncState:
             )
 
     def apply_deletes(
-        self, scope: Scope, external_ids: Sequence[str], policy: str, cursor: tuple[datetime, str] | None
+        self,
+        scope: Scope,
+        external_ids: Sequence[str],
+        policy: str,
+        cursor: tuple[datetime | None, str] | None,
     ) -> int:
         """Records the CRM archived or deleted: unlink them, or flag their links. CS data stays."""
         affected = 0

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.base import Cursor
 from crmsync.mapping.compile import EXTERNAL_ID, records_frame, same, to_cs, unreadable
+from crmsync.models import utcnow
 from crmsync.store.types import PARENT_SYNCED, PullBatch
 from crmsync.sync.counts import PullCounts
 from crmsync.sync.frames import db_records, json_records, quarantine_rows
@@ -278,19 +279,26 @@ def resolve_parked(store: Store, plan: ObjectPlan) -> int:
 
 
 def apply_deletes(store: Store, connector: Connector, plan: ObjectPlan) -> int:
-    """Records the CRM archived or deleted since the last run: unlink or flag them (per on_delete).
+    """Records the CRM archived or deleted since the last sweep: unlink or flag them (per on_delete).
 
     The cursor is written once, after the last batch: batches are not in time order, so an
     early commit of a later time could skip deletions after a crash. Re-reading is harmless.
+    Its write time marks the sweep, so a CRM with a sweep cadence is swept only when it is due.
     """
+    if not _sweep_due(store, connector, plan):
+        return 0
     since, _ = store.state.cursor(plan.scope, "deleted")
     affected, latest = 0, since
     for batch in connector.read_deleted(plan.external_object, since):
-        affected += store.state.apply_deletes(
-            plan.scope, [record.id for record in batch], plan.mapping.on_delete, None
-        )
+        ids = [record.id for record in batch]
+        affected += store.state.apply_deletes(plan.scope, ids, plan.mapping.on_delete, None)
         stamps = [record.deleted_at for record in batch if record.deleted_at]
         latest = max([latest, *stamps], key=lambda t: t.timestamp()) if latest else max(stamps, default=None)
-    if latest and latest != since:
-        store.state.apply_deletes(plan.scope, [], plan.mapping.on_delete, (latest, ""))
+    store.state.apply_deletes(plan.scope, [], plan.mapping.on_delete, (latest, ""))
     return affected
+
+
+def _sweep_due(store: Store, connector: Connector, plan: ObjectPlan) -> bool:
+    every = connector.deletion_sweep_every
+    last = store.state.cursor_written_at(plan.scope, "deleted")
+    return every is None or last is None or utcnow() - last >= every

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -28,6 +29,7 @@ from crmsync.connectors.hubspot.settings import (
     BATCH_SIZE,
     CREDENTIAL_ENV,
     DEFAULT_BASE_URL,
+    DEFAULT_SWEEP_MINUTES,
     FIELD_TYPES,
     ID_PROPERTY,
     LIST_PAGE_SIZE,
@@ -35,9 +37,11 @@ from crmsync.connectors.hubspot.settings import (
     OBJECTS,
     PARENT_OBJECT,
     PRIMARY_COMPANY_TYPE,
+    SWEEP_ENV,
     UPSERT_ID_PROPERTY,
 )
 from crmsync.connectors.hubspot.writes import BatchWriter, chunks
+from crmsync.errors import ConfigError
 from crmsync.secrets import Secret
 
 
@@ -55,6 +59,7 @@ class HubSpotConnector:
         retry_base_delay, rate_limit_delay, max_retry_delay (tests make the delays small).
         """
         token = access_token if isinstance(access_token, Secret) else Secret(access_token)
+        self.deletion_sweep_every = _sweep_interval()
         self.base_url = base_url.rstrip("/")
         self._client = HubSpotClient(token, self.base_url, **client_options)
 
@@ -247,6 +252,16 @@ class HubSpotConnector:
         if obj not in OBJECTS:
             raise ConnectorError(f"HubSpot object must be one of {', '.join(OBJECTS)}; got {obj!r}")
         return importlib.import_module(f"hubspot.crm.{obj}")
+
+
+def _sweep_interval() -> timedelta | None:
+    """``CRMSYNC_HUBSPOT_DELETE_SWEEP_MINUTES`` (default 60; 0: every run) as an interval."""
+    raw = os.environ.get(SWEEP_ENV, "").strip() or str(DEFAULT_SWEEP_MINUTES)
+    try:
+        minutes = float(raw)
+    except ValueError:
+        raise ConfigError(f"{SWEEP_ENV}={raw!r} is not a number of minutes") from None
+    return timedelta(minutes=minutes) if minutes > 0 else None
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -32,6 +32,11 @@ ID_PROPERTY = "hs_object_id"
 UPSERT_ID_PROPERTY = {"companies": "clientsuccess_id", "contacts": "email", "deals": "clientsuccess_id"}
 KEY_PROPERTY = {"companies": "clientsuccess_id", "deals": "clientsuccess_id"}  # contacts: keyed by email
 
+# The archive list cannot be filtered by date: the deletion sweep pages all of it, so it runs on
+# its own cadence rather than on every pull.
+SWEEP_ENV = "CRMSYNC_HUBSPOT_DELETE_SWEEP_MINUTES"
+DEFAULT_SWEEP_MINUTES = 60
+
 # HUBSPOT_DEFINED association type ids for child -> company: the Primary company label.
 PRIMARY_COMPANY_TYPE = {"contacts": 1, "deals": 5}
 

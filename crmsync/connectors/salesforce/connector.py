@@ -65,6 +65,7 @@ class SalesforceConnector:
     """Salesforce through simple-salesforce: SOQL and sObject Collections, Bulk API 2.0 above a threshold."""
 
     kind = "salesforce"
+    deletion_sweep_every = None  # queryAll filters the recycle bin by date: cheap on every run
 
     def __init__(
         self,
