@@ -53,6 +53,7 @@ class ExternalRecord:
     id: str
     modified_at: datetime
     values: dict[str, Any]
+    deleted: bool = False  # a CRM whose change stream carries deletions marks them here
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +108,8 @@ class Connector(Protocol):
     # How often the deletion sweep runs (None: every run). A CRM whose deleted records cannot be
     # listed by date (HubSpot's archive) pages through all of them, so it is swept less often.
     deletion_sweep_every: timedelta | None
+    # True when read_changed also returns deleted records (marked ``deleted``): no separate sweep.
+    deletions_in_changes: bool
 
     def check(self) -> str:
         """Verify credentials with one cheap call; return a short description of the account."""

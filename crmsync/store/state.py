@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from crmsync.models import CS_MODELS, Conflict, QuarantineRecord, RecordLink, SyncCursor, SyncRun, utcnow
 from crmsync.store.engine import session
@@ -200,6 +200,7 @@ class SyncState:
                         integration=scope.integration, cs_object=scope.cs_object, run_id=run_id, **conflict
                     )
                 )
+            _remove_links(s, scope, batch.deleted, batch.delete_policy)
             if batch.cursor:
                 write_cursor(s, scope, "pull", batch.cursor)
         return created
@@ -249,16 +250,18 @@ class SyncState:
         cursor: tuple[datetime | None, str] | None,
     ) -> int:
         """Records the CRM archived or deleted: unlink them, or flag their links. CS data stays."""
-        affected = 0
         with session(self.engine) as s:
-            if external_ids and policy != "ignore":
-                where = (*in_scope(scope), col(RecordLink.external_id).in_(list(external_ids)))
-                if policy == "unlink":
-                    affected = s.exec(sa.delete(RecordLink).where(*where)).rowcount
-                else:
-                    affected = s.exec(
-                        sa.update(RecordLink).where(*where).values(external_deleted_at=utcnow())
-                    ).rowcount
+            affected = _remove_links(s, scope, external_ids, policy)
             if cursor:
                 write_cursor(s, scope, "deleted", cursor)
         return affected
+
+
+def _remove_links(s: Session, scope: Scope, external_ids: Sequence[str], policy: str) -> int:
+    """Unlink (or flag the links of) CRM records the CRM deleted; returns how many links it touched."""
+    if not external_ids or policy == "ignore":
+        return 0
+    where = (*in_scope(scope), col(RecordLink.external_id).in_(list(external_ids)))
+    if policy == "unlink":
+        return s.exec(sa.delete(RecordLink).where(*where)).rowcount
+    return s.exec(sa.update(RecordLink).where(*where).values(external_deleted_at=utcnow())).rowcount

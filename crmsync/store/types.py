@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 PARENT_SYNCED = "_parent"  # a link's synced values keep the CS parent id last synced under this key
+MODIFIED_SYNCED = "_modified"  # ... and the CRM's modified time (µs since 1970) of the version pulled
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class PullBatch:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)  # record_key, raw, reason, rule
     loaded_keys: list[str] = field(default_factory=list)  # quarantined earlier, loaded now: replayed
+    deleted: list[str] = field(default_factory=list)  # linked CRM records the CRM deleted
+    delete_policy: str = "unlink"  # the mapping's on_delete for them: unlink, flag or ignore
     cursor: tuple[datetime, str] | None = None
 
 

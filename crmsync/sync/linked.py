@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from crmsync.mapping.compile import MODIFIED_AT, canonical
-from crmsync.store.types import PARENT_SYNCED
+from crmsync.store.types import MODIFIED_SYNCED, PARENT_SYNCED
 from crmsync.sync.counts import PullCounts
 from crmsync.sync.frames import db_records, json_records, quarantine_rows
 from crmsync.sync.merge import PullMerge, base_frame, merge_pull
@@ -166,7 +166,10 @@ def _link_rows(
     new_links, updates = [], []
     names = [f.cs for f in plan.pull_fields]
     sel = cs_ids.index
-    for row, cs_id, values in zip(sel, cs_ids, json_records(merged.base[names]), strict=True):
+    stamps = matched.ext.loc[sel, MODIFIED_AT].dt.as_unit("us").astype("int64").tolist()
+    rows = zip(sel, cs_ids, json_records(merged.base[names]), stamps, strict=True)
+    for row, cs_id, values, stamp in rows:
+        values[MODIFIED_SYNCED] = stamp  # this version is pulled: the overlap may skip it next time
         eid = matched.ids[row]
         parent = matched.parents.get(eid)
         if take_parent[row]:  # both sides now have the CRM's parent

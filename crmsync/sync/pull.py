@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.base import Cursor
-from crmsync.mapping.compile import EXTERNAL_ID, records_frame, same, to_cs, unreadable
+from crmsync.mapping.compile import EXTERNAL_ID, MODIFIED_AT, records_frame, same, to_cs, unreadable
 from crmsync.models import utcnow
-from crmsync.store.types import PARENT_SYNCED, PullBatch
+from crmsync.store.types import MODIFIED_SYNCED, PARENT_SYNCED, PullBatch
 from crmsync.sync.counts import PullCounts
 from crmsync.sync.frames import db_records, json_records, quarantine_rows
 from crmsync.sync.linked import Matched, merge_linked
@@ -40,10 +40,12 @@ class PullChunk:
     parents: dict[str, str]
     cursor: tuple[datetime, str] | None
     more: bool = False  # the stream has more records after this chunk
+    deleted: list[str] = field(default_factory=list)  # ids the CRM deleted (if its stream says so)
+    seen: int = 0  # records whose exact version was pulled before (the overlap re-reads them)
 
     @property
     def empty(self) -> bool:
-        return self.frame.empty
+        return self.frame.empty and not self.deleted
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ class ChangeStream:
     finished, so a crash re-reads a little rather than skipping anything.
     """
 
-    def __init__(self, pages: Iterator[Page], size: int = CHUNK_SIZE) -> None:
+    def __init__(self, pages: Iterator[Page], size: int = CHUNK_SIZE, skip_seen: bool = False) -> None:
         self._pages, self._size = pages, size
+        self.skip_seen = skip_seen  # an incremental run skips versions it pulled before; a backfill not
         self._buffer: list[ExternalRecord] = []
         self._page_cursor: Cursor | None = None
         self.exhausted = False
@@ -96,20 +99,63 @@ class ChangeStream:
 
 
 def open_changes(
-    connector: Connector, plan: ObjectPlan, since: Cursor, until: datetime | None = None
+    connector: Connector,
+    plan: ObjectPlan,
+    since: Cursor,
+    until: datetime | None = None,
+    skip_seen: bool = True,
 ) -> ChangeStream:
-    """The run's stream of CRM changes after ``since``; no API call until the first chunk."""
-    return ChangeStream(iter(connector.read_changed(plan.external_object, plan.read_fields(), since, until)))
+    """The run's stream of CRM changes after ``since``; no API call until the first chunk.
+
+    ``skip_seen`` lets the run skip versions it pulled before; a backfill re-pulls them all.
+    """
+    pages = connector.read_changed(plan.external_object, plan.read_fields(), since, until)
+    return ChangeStream(iter(pages), skip_seen=skip_seen)
 
 
-def extract_chunk(connector: Connector, plan: ObjectPlan, stream: ChangeStream) -> PullChunk:
-    """The next chunk of the stream as a frame (one row per record: its newest copy), with parents."""
+def extract_chunk(
+    connector: Connector, plan: ObjectPlan, stream: ChangeStream, store: Store | None = None
+) -> PullChunk:
+    """The next chunk of the stream as a frame (one row per record: its newest copy), with parents.
+
+    With a store, records whose exact version (id and CRM modified time) was pulled before stop
+    here: the overlap window re-reads them on every run, and reading their parents again would
+    cost API calls on a run with nothing to move.
+    """
     records, cursor = stream.take()
-    frame = records_frame(records, plan.read_fields())
-    # A record edited during the read comes back twice; its newest copy is the one to load.
-    frame = frame.drop_duplicates(EXTERNAL_ID, keep="last")
-    parents = connector.read_parents(plan.external_object, records) if plan.mapping.parent and records else {}
-    return PullChunk(frame, parents, cursor, more=not stream.exhausted)
+    # A record edited (or deleted) during the read comes back twice; its newest copy counts.
+    last = {r.id: i for i, r in enumerate(records)}
+    newest = [r for i, r in enumerate(records) if last[r.id] == i]
+    seen = _seen_versions(store, plan, newest) if store is not None else set()
+    live = [r for r in newest if not r.deleted and r.id not in seen]
+    frame = records_frame(live, plan.read_fields())
+    parents = connector.read_parents(plan.external_object, live) if plan.mapping.parent and live else {}
+    deleted = [r.id for r in newest if r.deleted]
+    more = not stream.exhausted
+    return PullChunk(frame, parents, cursor, more=more, deleted=deleted, seen=len(seen))
+
+
+def version_stamp(moment: datetime) -> int:
+    """A CRM modified time as the integer a link keeps (µs since 1970, UTC)."""
+    import pandas as pd
+
+    return int(pd.Timestamp(moment).value // 1000)  # .value is in nanoseconds at any unit
+
+
+def version_stamps(modified: pd.Series) -> list[int]:
+    """CRM modified times as the integers links keep, for a whole column at once."""
+    return modified.dt.as_unit("us").astype("int64").tolist()
+
+
+def _seen_versions(store: Store, plan: ObjectPlan, records: list[ExternalRecord]) -> set[str]:
+    """Ids of records whose link says this very version was pulled already."""
+    live = [r for r in records if not r.deleted]
+    links = store.state.links_by_external(plan.scope, [r.id for r in live]) if live else {}
+    return {
+        r.id
+        for r in live
+        if r.id in links and links[r.id].synced_values.get(MODIFIED_SYNCED) == version_stamp(r.modified_at)
+    }
 
 
 def transform(plan: ObjectPlan, chunk: PullChunk) -> pd.DataFrame:
@@ -150,14 +196,21 @@ def decide_pull(
 ) -> tuple[PullBatch, PullCounts]:
     """Decide what every record of a validated chunk does; nothing is written here."""
     ext = chunk.frame
-    skipped = len(ext) - len(rows) - len(failures)  # identical to the last sync: dropped before
+    # Identical to the last sync: dropped before (seen versions in extract, equal values in transform).
+    skipped = len(ext) - len(rows) - len(failures) + chunk.seen
     rows, failures = _drop_unreadable(plan, ext, rows, failures)
     quarantine = quarantine_rows(
         ext.loc[failures.index], ext.loc[failures.index, EXTERNAL_ID], failures["reason"], failures["rule"]
     )
-    counts = PullCounts(extracted=len(ext), quarantined=len(failures), unchanged=skipped)
+    deleted = _deleted_links(store, plan, chunk)
+    counts = PullCounts(
+        extracted=len(ext) + len(chunk.deleted) + chunk.seen,
+        quarantined=len(failures),
+        unchanged=skipped,
+        deleted=len(deleted),
+    )
     if rows.empty:
-        return PullBatch(quarantine=quarantine, cursor=chunk.cursor), counts
+        return PullBatch(quarantine=quarantine, cursor=chunk.cursor, **deleted_fields(plan, deleted)), counts
     matched = _match(store, plan, chunk, rows)
     linked = merge_linked(store, plan, matched)
     creates = _creates(plan, matched)
@@ -173,8 +226,21 @@ def decide_pull(
         quarantine=quarantine + linked.quarantine,
         loaded_keys=[key for key in matched.ids if key not in linked.vanished],
         cursor=chunk.cursor,
+        **deleted_fields(plan, deleted),
     )
     return batch, counts
+
+
+def _deleted_links(store: Store, plan: ObjectPlan, chunk: PullChunk) -> list[str]:
+    """The chunk's deleted CRM records that are linked (the others concern nobody), unless ignored."""
+    if not chunk.deleted or plan.mapping.on_delete == "ignore":
+        return []
+    return sorted(store.state.links_by_external(plan.scope, chunk.deleted))
+
+
+def deleted_fields(plan: ObjectPlan, deleted: list[str]) -> dict[str, Any]:
+    """The PullBatch fields that carry a chunk's deletions."""
+    return {"deleted": deleted, "delete_policy": plan.mapping.on_delete}
 
 
 def _drop_unreadable(
@@ -238,7 +304,9 @@ def _creates(plan: ObjectPlan, matched: Matched) -> list[dict[str, Any]]:
     creates = []
     records = db_records(plan.cs_object, matched.rows.loc[new, names])
     synced = json_records(matched.rows.loc[new, names])
-    for record, base, eid in zip(records, synced, matched.ids[new], strict=True):
+    stamps = version_stamps(matched.ext.loc[new, MODIFIED_AT])
+    for record, base, eid, stamp in zip(records, synced, matched.ids[new], stamps, strict=True):
+        base[MODIFIED_SYNCED] = stamp
         parent = matched.parents.get(eid)
         if plan.mapping.parent:
             record[plan.mapping.parent.cs_field] = parent[0] if parent else None
@@ -285,8 +353,8 @@ def apply_deletes(store: Store, connector: Connector, plan: ObjectPlan) -> int:
     early commit of a later time could skip deletions after a crash. Re-reading is harmless.
     Its write time marks the sweep, so a CRM with a sweep cadence is swept only when it is due.
     """
-    if not _sweep_due(store, connector, plan):
-        return 0
+    if connector.deletions_in_changes or not _sweep_due(store, connector, plan):
+        return 0  # deletions came with the changes, or the sweep is not due yet
     since, _ = store.state.cursor(plan.scope, "deleted")
     affected, latest = 0, since
     for batch in connector.read_deleted(plan.external_object, since):

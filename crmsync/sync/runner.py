@@ -34,7 +34,8 @@ def pull_object(ctx: RunContext, steps: Steps, run_id: str, window: Window | Non
     """Pull the CRM's changes in chunks: extract, transform, validate, load (one commit each)."""
     counts = PullCounts()
     since = pull.start_cursor(ctx.store.state.cursor(ctx.scope, "pull"), window.since if window else None)
-    stream = pull.open_changes(ctx.connector, ctx.plan, since, window.until if window else None)
+    until = window.until if window else None
+    stream = pull.open_changes(ctx.connector, ctx.plan, since, until, skip_seen=window is None)
     options = pull.LoadOptions(run_id=run_id, move_cursor=window is None)
     while True:
         chunk = steps.extract_crm(ctx, stream)
@@ -47,7 +48,7 @@ def pull_object(ctx: RunContext, steps: Steps, run_id: str, window: Window | Non
         if not chunk.more:
             break
     counts.parked -= steps.link_parked(ctx)
-    counts.deleted = steps.apply_deletes(ctx)
+    counts.deleted += steps.apply_deletes(ctx)
     return counts
 
 

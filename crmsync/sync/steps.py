@@ -42,7 +42,7 @@ class Steps:
 
 def extract_crm(ctx: RunContext, stream: pull.ChangeStream) -> pull.PullChunk:
     """The next chunk of CRM records from the run's change stream, with their parents."""
-    return pull.extract_chunk(ctx.connector, ctx.plan, stream)
+    return pull.extract_chunk(ctx.connector, ctx.plan, stream, ctx.store if stream.skip_seen else None)
 
 
 def transform(ctx: RunContext, chunk: pull.PullChunk) -> pd.DataFrame:

@@ -49,6 +49,7 @@ class HubSpotConnector:
     """Companies, contacts and deals in one HubSpot account, read and written in batches."""
 
     kind = "hubspot"
+    deletions_in_changes = False  # the archive is a separate list: swept on its own cadence
 
     def __init__(
         self, access_token: Secret | str, base_url: str = DEFAULT_BASE_URL, **client_options: Any

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ from crmsync.connectors.salesforce.settings import (
     CURSOR_FIELD,
     DEFAULT_BULK_THRESHOLD,
     DEFAULT_LOGIN_URL,
+    DELETED_FIELD,
     FIELD_TYPES,
     PARENT_FIELD,
     QUERY_BATCH_SIZE,
@@ -65,7 +67,8 @@ class SalesforceConnector:
     """Salesforce through simple-salesforce: SOQL and sObject Collections, Bulk API 2.0 above a threshold."""
 
     kind = "salesforce"
-    deletion_sweep_every = None  # queryAll filters the recycle bin by date: cheap on every run
+    deletion_sweep_every = None
+    deletions_in_changes = True  # one queryAll returns changed and deleted (IsDeleted) records
 
     def __init__(
         self,
@@ -145,25 +148,28 @@ class SalesforceConnector:
     def read_changed(
         self, obj: str, fields: Sequence[str], since: Cursor, until: datetime | None = None
     ) -> Iterator[Page]:
-        """Records changed after ``since``: REST pages oldest first, or one Bulk query above the threshold.
+        """Records changed or deleted after ``since``, in one queryAll: REST pages oldest first, or
+        one Bulk API 2.0 queryAll job above the threshold. Deleted rows come marked ``deleted``.
 
-        A ``SELECT COUNT()`` with the same WHERE picks the path (one cheap call). Bulk API 2.0
-        results come in no useful order, so bulk pages keep ``since`` as their cursor and only the
-        last page carries the newest (SystemModstamp, Id): a crash part way re-reads, never skips.
+        The first REST answer's totalSize picks the path, so an ordinary run pays no COUNT() round
+        trip; above the threshold that first page is dropped and the Bulk job reads everything.
+        Bulk results come in no useful order, so bulk pages keep ``since`` as their cursor and only
+        the last page carries the newest (SystemModstamp, Id): a crash part way re-reads, never skips.
         """
-        select = self._select(obj, fields)
+        select = [*self._select(obj, fields), DELETED_FIELD]
         where = changed_where(since, until)
-        count = build_soql(obj, None, where)
-        total = self._client.call(f"count {obj}", lambda sf: sf.query(count))["totalSize"]
-        if total > self._bulk_threshold:
+        soql = build_soql(obj, select, where, f" ORDER BY {CURSOR_FIELD}, Id")
+        answers = reads.query_results(self._client, obj, soql, self._batch_size, include_deleted=True)
+        first = next(answers)
+        if first["totalSize"] > self._bulk_threshold:
+            answers.close()
             types = {f["name"]: f.get("type", "") for f in self._describe(obj)}
             yield from reads.bulk_changed(
                 self._client, obj, build_soql(obj, select, where), types, since, self._poll
             )
             return
-        soql = build_soql(obj, select, where, f" ORDER BY {CURSOR_FIELD}, Id")
-        for batch in reads.query_batches(self._client, obj, soql, self._batch_size):
-            records = [to_record(r) for r in batch]
+        for answer in itertools.chain([first], answers):
+            records = [to_record(r) for r in answer["records"]]
             if records:
                 yield Page(records, Cursor(records[-1].modified_at, records[-1].id))
 

@@ -17,13 +17,21 @@ def query_batches(
     client: SalesforceClient, obj: str, soql: str, batch_size: int, include_deleted: bool = False
 ) -> Iterator[list[dict[str, Any]]]:
     """Raw record batches of a REST query (queryAll with ``include_deleted``); each call retried alone."""
+    for result in query_results(client, obj, soql, batch_size, include_deleted):
+        yield result["records"]
+
+
+def query_results(
+    client: SalesforceClient, obj: str, soql: str, batch_size: int, include_deleted: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Each answer of a REST query (records, totalSize, done), following nextRecordsUrl."""
     # Sforce-Query-Options asks for smaller batches (200..2000); Salesforce's default is 2000.
     headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
     result = client.call(
         f"query {obj}", lambda sf: sf.query(soql, include_deleted=include_deleted, headers=headers)
     )
     while True:
-        yield result["records"]
+        yield result
         if result["done"]:
             return
         url = result["nextRecordsUrl"]
@@ -43,9 +51,10 @@ def bulk_changed(
     """
     seen: set[tuple[str, str]] = set()
     newest, pending = since, None
+    # queryAll: deleted records (IsDeleted) come in the same job as the changed ones.
     pages = client.restarting(
         f"bulk query {obj}",
-        lambda sf: getattr(sf.bulk2, obj).query(soql, max_records=BULK_QUERY_PAGE_SIZE, wait=poll),
+        lambda sf: getattr(sf.bulk2, obj).query_all(soql, max_records=BULK_QUERY_PAGE_SIZE, wait=poll),
     )
     for text in pages:
         records = _new_records(text, types, seen)

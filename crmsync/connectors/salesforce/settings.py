@@ -14,6 +14,7 @@ BULK_NULL = "#N/A"  # Bulk CSV: an empty cell leaves a field unchanged, #N/A cle
 OBJECTS = ("Account", "Contact", "Opportunity")
 EXTERNAL_ID_FIELD = "ClientSuccess_Id__c"  # External ID (unique) on Account, Contact and Opportunity
 KEY_FIELD = dict.fromkeys(OBJECTS, EXTERNAL_ID_FIELD)  # object -> the field holding the ClientSuccess id
+DELETED_FIELD = "IsDeleted"  # queryAll returns recycle-bin rows with it true
 CURSOR_FIELD = "SystemModstamp"  # changes on every write, system ones included (LastModifiedDate may not)
 PARENT_OBJECT = {"Contact": "Account", "Opportunity": "Account"}
 PARENT_FIELD = {"Contact": "AccountId", "Opportunity": "AccountId"}  # child object -> lookup to Account

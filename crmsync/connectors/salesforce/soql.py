@@ -11,7 +11,7 @@ from typing import Any
 from simple_salesforce.format import quote_soql_value
 
 from crmsync.connectors.base import ConnectorError, Cursor, ExternalRecord
-from crmsync.connectors.salesforce.settings import BULK_NULL, CURSOR_FIELD
+from crmsync.connectors.salesforce.settings import BULK_NULL, CURSOR_FIELD, DELETED_FIELD
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -66,7 +66,8 @@ def parse_datetime(text: str) -> datetime:
 def to_record(raw: dict[str, Any]) -> ExternalRecord:
     """A query row (REST JSON, or a converted Bulk CSV row) as an ExternalRecord."""
     values = {k: v for k, v in raw.items() if k != "attributes"}
-    return ExternalRecord(values["Id"], parse_datetime(values[CURSOR_FIELD]), values)
+    deleted = values.pop(DELETED_FIELD, False) in (True, "true")
+    return ExternalRecord(values["Id"], parse_datetime(values[CURSOR_FIELD]), values, deleted)
 
 
 def from_csv(sf_type: str, text: str) -> Any:
