@@ -55,4 +55,6 @@ def test_mappings_check_names_an_unknown_crm_property(cli, crmsync_home, hubspot
     assert result.returncode == 1 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(errors) == 1, result.stderr
-    assert "hubspot.yaml: objects[0].fields[6].external: unknown HubSpot field 'phnoe' of companies" in errors[0]
+    assert (
+        "hubspot.yaml: objects[0].fields[6].external: unknown HubSpot field 'phnoe' of companies" in errors[0]
+    )
