@@ -81,6 +81,7 @@ def _copy_mapping(template: Path, target: Path) -> bool:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template, target)
     except OSError as exc:
+        target.unlink(missing_ok=True)  # no half-written copy
         raise ConfigError(f"{target}: cannot write the field-mapping file: {exc.strerror}") from None
     return True
 
