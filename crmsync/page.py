@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,8 @@ def point_object(store: Store, name: str, cs_object: str, external_object: str) 
 def delete(store: Store, name: str) -> None:
     """Remove an integration permanently: settings, links, cursors, quarantine, conflicts, mappings."""
     store.settings.delete_integration(name)
-    config.mapping_path(name).unlink(missing_ok=True)
+    with suppress(ConfigError):  # a name from before names were slugs may lead outside: not ours
+        config.mapping_path(name).unlink(missing_ok=True)
 
 
 def delete_everywhere(store: Store, name: str) -> list[str]:
@@ -182,8 +184,11 @@ def page(store: Store, name: str) -> dict[str, Any]:
     """Items 1-8 of the configuration page for one integration, as plain data."""
     integration = store.settings.integration(name)
     crm = integration.header
-    path = config.mapping_path(name)
-    mapping = load_mapping(path) if path.exists() else None
+    try:
+        path: Path | None = config.mapping_path(name)
+    except ConfigError:  # a name from before names were slugs: no file of it is read
+        path = None
+    mapping = load_mapping(path) if path and path.exists() else None
     objects = []
     for setting in store.settings.object_settings(name):
         direction = ObjectDirection(setting.direction)
@@ -221,7 +226,7 @@ def page(store: Store, name: str) -> dict[str, Any]:
         "latest_pull": _when(integration.latest_pull_at),
         "next_pull": _when(integration.next_pull_at),
         "objects": objects,
-        "mapping_file": str(path),
+        "mapping_file": str(path) if path else "(none: not a valid integration name)",
     }
 
 

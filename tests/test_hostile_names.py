@@ -63,3 +63,18 @@ def test_connect_saves_no_row_when_the_mapping_copy_fails(crmsync_home, monkeypa
     with pytest.raises((CrmsyncError, OSError)):
         page.connect(store, "hubspot")
     assert store.settings.integrations() == []
+
+
+def test_a_row_from_before_names_were_slugs_can_be_shown_and_deleted(crmsync_home):
+    from crmsync.models import Integration
+
+    outside = crmsync_home / "v" / "p.yaml"
+    outside.parent.mkdir()
+    outside.write_text("keep me")
+    store = Store()
+    with store.session() as s:
+        s.add(Integration(name="../../v/p", kind="hubspot", header="HubSpot"))
+    assert page.page(store, "../../v/p")["name"] == "../../v/p"
+    page.delete(store, "../../v/p")
+    assert store.settings.integrations() == []
+    assert outside.read_text() == "keep me"
