@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from crmsync.errors import ConfigError
+
 # The folder holding the crmsync, flows and tasks packages: the checkout when running from source,
 # site-packages when installed. Prefect deployments' entrypoints (flows/sync.py:…) are relative to it.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -32,18 +34,34 @@ EXPECTATIONS_DIR = expectations_dir()
 
 
 def home() -> Path:
-    """The folder for an installation's own files (``CRMSYNC_HOME``, default ``./.crmsync``)."""
-    return Path(os.environ.get("CRMSYNC_HOME") or ".crmsync")
+    """The folder for an installation's own files: ``CRMSYNC_HOME``, else the user's data folder.
+
+    Never the working directory: a deploy or a worker started elsewhere must find the same store.
+    """
+    if os.environ.get("CRMSYNC_HOME"):
+        return Path(os.environ["CRMSYNC_HOME"])
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("crmsync", appauthor=False))
 
 
 def database_url() -> str:
-    """``CRMSYNC_DATABASE_URL``, else a SQLite file ``crmsync.db`` in the working directory."""
-    return os.environ.get("CRMSYNC_DATABASE_URL") or "sqlite:///crmsync.db"
+    """``CRMSYNC_DATABASE_URL``, else the SQLite file ``crmsync.db`` in the home folder."""
+    return os.environ.get("CRMSYNC_DATABASE_URL") or f"sqlite:///{home().absolute() / 'crmsync.db'}"
+
+
+def inside_home(*parts: str) -> Path:
+    """``home()/parts``, proven to stay inside the home folder (a name is never a way out)."""
+    root = home().resolve()
+    path = home().joinpath(*parts)
+    if not path.resolve().is_relative_to(root):
+        raise ConfigError(f"{path}: the path is outside CRMSYNC_HOME ({root})")
+    return path
 
 
 def mapping_path(integration: str) -> Path:
     """An integration's own field-mapping file, made from its kind's default at connect time."""
-    return home() / "mappings" / f"{integration}.yaml"
+    return inside_home("mappings", f"{integration}.yaml")
 
 
 def default_mapping_path(kind: str) -> Path:

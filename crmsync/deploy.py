@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from contextlib import suppress
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from crmsync import config
 from crmsync.errors import CrmsyncError
 from crmsync.settings import SCHEDULES, skip_reason
 from crmsync.store import Store
+from crmsync.store.engine import describe
 
 INTEGRATION_FLOW = "crmsync-integration"
 OBJECT_FLOW = "crmsync-object"
@@ -85,46 +87,101 @@ def _require_server() -> None:
         )
 
 
-def reconcile(store: Store) -> list[str]:
-    """Create, update, pause or remove deployments so Prefect matches the stored settings."""
-    _require_server()
+def job_env(store: Store) -> dict[str, str]:
+    """The environment every deployment's runs get: this store and this home, never a secret."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        url = url.set(database=str(Path(url.database).absolute()))  # a worker runs elsewhere
+    url = url.set(password=None)  # workers get it from PGPASSWORD or .pgpass, not from Prefect
+    return {
+        "CRMSYNC_DATABASE_URL": url.render_as_string(hide_password=False),
+        "CRMSYNC_HOME": str(config.home().absolute()),
+    }
+
+
+def _describe(spec: DeploymentSpec) -> str:
+    every = f"every {spec.interval_seconds // 60} min" if spec.interval_seconds else "manual"
+    return f"{spec.full_name}: {every}{', paused' if spec.paused else ''}"
+
+
+def _existing() -> dict[str, Any]:
+    """crmsync's deployments on the server, by full name (flow/deployment)."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        ours = [d for d in client.read_deployments() if TAG in (d.tags or [])]
+        flows = {d.flow_id: client.read_flow(d.flow_id).name for d in ours}
+    return {f"{flows[d.flow_id]}/{d.name}": d for d in ours}
+
+
+def _apply(spec: DeploymentSpec, env: dict[str, str]) -> None:
     from prefect import Flow
+
+    flow = Flow.from_source(source=str(config.PROJECT_ROOT), entrypoint=ENTRYPOINTS[spec.flow])
+    flow.deploy(
+        name=spec.name,
+        work_pool_name=work_pool(),
+        build=False,
+        push=False,
+        interval=spec.interval_seconds,
+        paused=spec.paused,
+        concurrency_limit=1,
+        parameters=spec.parameters,
+        tags=list(spec.tags),
+        job_variables={"env": env},
+        print_next_steps=False,
+        ignore_warnings=True,
+    )
+
+
+def _leftovers(store: Store, existing: dict[str, Any], wanted: set[str], dry_run: bool) -> list[str]:
+    """Remove deployments no longer wanted, but only of integrations this store knows or deleted."""
+    from prefect.client.orchestration import get_client
+
+    known = {row.name for row in store.settings.integrations()} | store.settings.deleted_names()
+    lines = []
+    with get_client(sync_client=True) as client:
+        for full_name, deployment in existing.items():
+            owner = (deployment.parameters or {}).get("integration")
+            if full_name in wanted:
+                continue
+            if owner not in known:
+                lines.append(
+                    f"kept {full_name}: integration '{owner}' is unknown to this store "
+                    f"({describe(store.engine.url)}); delete it through the store that has it"
+                )
+            elif dry_run:
+                lines.append(f"would remove {full_name}")
+            else:
+                client.delete_deployment(deployment.id)
+                lines.append(f"{full_name}: removed")
+    return lines
+
+
+def reconcile(store: Store, dry_run: bool = False) -> list[str]:
+    """Create, update, pause or remove deployments so Prefect matches the stored settings.
+
+    A deployment of an integration this store does not know is kept (it may be another store's);
+    one of an integration deleted through crmsync (a tombstone) is removed. ``dry_run`` only says.
+    """
+    _require_server()
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists
 
-    specs = desired_deployments(store)
-    with get_client(sync_client=True) as client:
-        with suppress(ObjectAlreadyExists):
+    if not dry_run:
+        with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
             client.create_work_pool(WorkPoolCreate(name=work_pool(), type="process"))
-        existing = [d for d in client.read_deployments() if TAG in (d.tags or [])]
-        flow_names = {d.flow_id: client.read_flow(d.flow_id).name for d in existing}
-    lines = []
-    wanted = set()
+    existing, env, lines = _existing(), job_env(store), []
+    specs = desired_deployments(store)
     for spec in specs:
-        flow = Flow.from_source(source=str(config.PROJECT_ROOT), entrypoint=ENTRYPOINTS[spec.flow])
-        flow.deploy(
-            name=spec.name,
-            work_pool_name=work_pool(),
-            build=False,
-            push=False,
-            interval=spec.interval_seconds,
-            paused=spec.paused,
-            concurrency_limit=1,
-            parameters=spec.parameters,
-            tags=list(spec.tags),
-            print_next_steps=False,
-            ignore_warnings=True,
-        )
-        wanted.add(spec.full_name)
-        every = f"every {spec.interval_seconds // 60} min" if spec.interval_seconds else "manual"
-        lines.append(f"{spec.full_name}: {every}{', paused' if spec.paused else ''}")
-    with get_client(sync_client=True) as client:
-        for deployment in existing:
-            if f"{flow_names[deployment.flow_id]}/{deployment.name}" not in wanted:
-                client.delete_deployment(deployment.id)
-                lines.append(f"{flow_names[deployment.flow_id]}/{deployment.name}: removed")
-    return lines
+        if dry_run:
+            verb = "update" if spec.full_name in existing else "create"
+            lines.append(f"would {verb} {_describe(spec)}")
+        else:
+            _apply(spec, env)
+            lines.append(_describe(spec))
+    return lines + _leftovers(store, existing, {spec.full_name for spec in specs}, dry_run)
 
 
 def remove_deployments(integration: str) -> list[str]:

@@ -128,8 +128,19 @@ class Integration(SQLModel, table=True):
     schedule: str = Field(default="manual", max_length=16)
     latest_pull_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     next_pull_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    account: str | None = Field(default=None, max_length=255)  # the CRM account: kind and URL, no secret
     created_at: datetime = _created()
     updated_at: datetime = _updated()
+
+
+class DeletedIntegration(SQLModel, table=True):
+    """A tombstone: an integration deleted through crmsync, whose deployments ``deploy`` may remove."""
+
+    __tablename__ = "deleted_integrations"
+
+    name: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=32)
+    deleted_at: datetime = _created()
 
 
 class ObjectSetting(SQLModel, table=True):

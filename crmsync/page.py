@@ -6,12 +6,15 @@ Each action validates before it writes, and touches only the integration it name
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from crmsync import config
+from crmsync.connecting import connect as connect
+from crmsync.connecting import open_account as open_account
 from crmsync.errors import ConfigError
 from crmsync.mapping.files import load_integration_mapping
 from crmsync.mapping.spec import MappingError, MappingFile, load_mapping
@@ -33,40 +36,6 @@ def integration_mapping(store: Store, name: str) -> MappingFile:
     return load_integration_mapping(name, store.settings.integration(name).kind)
 
 
-def connect(store: Store, kind: str, name: str | None = None) -> dict[str, Any]:
-    """Record an integration with its kind's default objects and copy its default field mappings."""
-    if kind not in KINDS:
-        raise ConfigError(f"unknown integration kind '{kind}' (valid: {', '.join(KINDS)})")
-    name = name or kind
-    template = config.default_mapping_path(kind)
-    mapping = load_mapping(template)  # a broken default fails here, before anything is written
-    pointing = {
-        cs_object: external
-        for cs_object in ("clients", "contacts", "subscriptions")
-        if (external := mapping.default_external_object(cs_object))
-    }
-    store.settings.connect(kind, name, pointing)
-    target = config.mapping_path(name)
-    if not target.exists():  # keep a file a user already edited, e.g. after delete + connect
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(template, target)
-    return page(store, name)
-
-
-def check_credentials(kind: str) -> str | None:
-    """One cheap API call with the configured credentials: a description of the account, or None
-    when no credentials are configured. Bad credentials, an unreachable host or an untrusted
-    certificate raise a one-line ConnectorError."""
-    from crmsync.connectors import open_connector
-    from crmsync.connectors.base import AuthError
-
-    try:
-        connector = open_connector(kind)
-    except AuthError:  # nothing configured yet: connecting still records the settings
-        return None
-    return connector.check()
-
-
 def point_object(store: Store, name: str, cs_object: str, external_object: str) -> dict[str, Any]:
     """Point a CS object at another external object, if the field mappings cover that pair."""
     store.settings.object_setting(name, cs_object)  # validates both names first
@@ -86,7 +55,8 @@ def point_object(store: Store, name: str, cs_object: str, external_object: str) 
 def delete(store: Store, name: str) -> None:
     """Remove an integration permanently: settings, links, cursors, quarantine, conflicts, mappings."""
     store.settings.delete_integration(name)
-    config.mapping_path(name).unlink(missing_ok=True)
+    with suppress(ConfigError):  # a name from before names were slugs may lead outside: not ours
+        config.mapping_path(name).unlink(missing_ok=True)
 
 
 def delete_everywhere(store: Store, name: str) -> list[str]:
@@ -150,8 +120,11 @@ def page(store: Store, name: str) -> dict[str, Any]:
     """Items 1-8 of the configuration page for one integration, as plain data."""
     integration = store.settings.integration(name)
     crm = integration.header
-    path = config.mapping_path(name)
-    mapping = load_mapping(path) if path.exists() else None
+    try:
+        path: Path | None = config.mapping_path(name)
+    except ConfigError:  # a name from before names were slugs: no file of it is read
+        path = None
+    mapping = load_mapping(path) if path and path.exists() else None
     objects = []
     for setting in store.settings.object_settings(name):
         direction = ObjectDirection(setting.direction)
@@ -189,7 +162,7 @@ def page(store: Store, name: str) -> dict[str, Any]:
         "latest_pull": _when(integration.latest_pull_at),
         "next_pull": _when(integration.next_pull_at),
         "objects": objects,
-        "mapping_file": str(path),
+        "mapping_file": str(path) if path else "(none: not a valid integration name)",
     }
 
 

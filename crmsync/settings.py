@@ -6,10 +6,12 @@ neither. The flows, the CLI and the web page all ask it; none of them repeats th
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from crmsync.connectors import registry as _registry
+from crmsync.errors import ConfigError
 
 
 class ObjectDirection(StrEnum):
@@ -122,6 +124,22 @@ def next_pull_at(schedule: str, enabled: bool, reference: datetime) -> datetime 
     if minutes is None or not enabled:
         return None
     return reference + timedelta(minutes=minutes)
+
+
+# --- integration names -------------------------------------------------------------------
+
+# A name becomes a file name, a Prefect deployment name and an artifact key: a short slug only.
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+
+
+def check_name(name: str) -> str:
+    """The integration name itself if it is a slug; else a one-line ConfigError saying what is allowed."""
+    if isinstance(name, str) and NAME_PATTERN.fullmatch(name):
+        return name
+    raise ConfigError(
+        f"integration name {name!r} is not allowed: use 1 to 40 lowercase letters, digits and '-', "
+        "starting with a letter or digit (e.g. salesforce-eu)"
+    )
 
 
 # --- kinds of integration (item 1 and 3) --------------------------------------------------

@@ -1,5 +1,12 @@
 """Shared fixtures: a fresh store per test, and the sandbox servers (see tests/fixtures/)."""
 
+import os
+import tempfile
+
+# A test that forgets the crmsync_home fixture must not write to the user's real data folder
+# (CRMSYNC_HOME's default): point the per-user data folder at a throw-away one.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="crmsync-tests-data-")
+
 pytest_plugins = [
     "tests.fixtures.store",
     "tests.fixtures.hubspot",

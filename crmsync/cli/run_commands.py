@@ -71,9 +71,8 @@ def _print_result(result: dict[str, Any], as_json: bool) -> None:
         render.print_json(result)
         return
     if result["status"] == "skipped":
-        render.console.print(
-            f"[yellow]{result['integration']}: skipped — the integration is paused[/] (toggle off)."
-        )
+        name = render.escape(result["integration"])
+        render.console.print(f"[yellow]{name}: skipped — the integration is paused[/] (toggle off).")
         return
     render.console.print(render.run_table(result))
 
@@ -99,7 +98,7 @@ def sync(
     if deployment:
         from crmsync.deploy import run_deployment
 
-        render.console.print(run_deployment(integration, cs_object))
+        render.console.print(run_deployment(integration, cs_object), markup=False)
         return
     result = run_with_progress(integration, [cs_object] if cs_object else None)
     _print_result(result, as_json)
@@ -233,11 +232,17 @@ def sandbox(
 
 
 @app.command()
-def deploy() -> None:
+def deploy(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would change; change nothing.")
+    ] = False,
+) -> None:
     """Make the Prefect deployments match the settings: schedules, paused state, one per object."""
     from crmsync.deploy import reconcile, work_pool
 
     quiet_prefect()
-    for line in reconcile(open_store()):
-        render.console.print(line, highlight=False)
+    for line in reconcile(open_store(), dry_run=dry_run):
+        render.console.print(line, highlight=False, markup=False)
+    if dry_run:
+        return
     render.console.print(f"Start a worker to run them: [bold]prefect worker start --pool {work_pool()}[/]")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from crmsync.cli import render
 from crmsync.cli.app import app
@@ -45,20 +47,27 @@ def integrations(as_json: JsonFlag = False) -> None:
 def connect(
     kind: Annotated[str, typer.Argument(help=f"Kind of CRM: {', '.join(KINDS)}.")],
     name: Annotated[str | None, typer.Option(help="Name it (default: the kind), e.g. salesforce-eu.")] = None,
+    allow_same_account: Annotated[
+        bool, typer.Option(help="Connect a CRM account that another integration already syncs.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Connect an integration: check its credentials, record it with default objects and mappings."""
     from crmsync import page
+    from crmsync.settings import check_name
 
+    check_name(name or kind)  # a bad name fails first, before any call or write
     store = open_store()
-    account = page.check_credentials(kind) if kind in KINDS else None  # a bad token fails here, first
-    result = page.connect(store, kind, name)
+    connector, account = page.open_account(kind) if kind in KINDS else (None, None)  # bad token: here
+    result = page.connect(store, kind, name, connector, allow_same_account)
     if as_json:
         render.print_json({**result, "account": account})
         return
-    render.console.print(f"Connected [bold]{result['header']}[/] as [cyan]{result['name']}[/].")
+    render.console.print(
+        f"Connected {result['header']} as ", render.text(result["name"], "cyan"), ".", sep=""
+    )
     if account:
-        render.console.print(f"Credentials work: {account}.", highlight=False)
+        render.console.print(f"Credentials work: {account}.", highlight=False, markup=False)
     else:
         render.err_console.print(
             f"[yellow]warning:[/] no {result['header']} credentials are set yet; "
@@ -91,7 +100,7 @@ def toggle(
     store = open_store()
     store.settings.set_enabled(integration, state == "on")
     word = "enabled" if state == "on" else "paused: no object of it syncs until it is turned on again"
-    render.console.print(f"[cyan]{integration}[/] sync {word}.")
+    render.console.print(f"[cyan]{escape(integration)}[/] sync {word}.")
 
 
 @app.command()
@@ -106,7 +115,7 @@ def direction(
     store = open_store()
     setting = store.settings.set_direction(integration, cs_object, value)
     label = ObjectDirection(setting.direction).label(store.settings.integration(integration).header)
-    render.console.print(f"[cyan]{integration}[/] {cs_object}: {label}.")
+    render.console.print(f"[cyan]{escape(integration)}[/] {cs_object}: {label}.")
 
 
 @app.command("object")
@@ -119,7 +128,7 @@ def point_object(
     from crmsync import page
 
     page.point_object(open_store(), integration, cs_object, external_object)
-    render.console.print(f"[cyan]{integration}[/] {cs_object} now sync with {external_object}.")
+    render.console.print(f"[cyan]{escape(integration)}[/] {cs_object} now sync with {external_object}.")
 
 
 @app.command()
@@ -133,7 +142,7 @@ def schedule(
     row = open_store().settings.set_schedule(integration, every)
     nxt = row.next_pull_at.isoformat(timespec="seconds") if row.next_pull_at else "none"
     render.console.print(
-        f"[cyan]{integration}[/] pull schedule: {schedule_label(row.schedule)} (next pull: {nxt}). "
+        f"[cyan]{escape(integration)}[/] pull schedule: {schedule_label(row.schedule)} (next pull: {nxt}). "
         "Run [bold]crmsync deploy[/] to apply it to the Prefect deployments."
     )
 
@@ -147,19 +156,22 @@ def mappings_check(
     paths: Annotated[list[str] | None, typer.Argument(help="Files to check (default: all).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Validate mapping files: the shipped defaults and every integration's own file."""
+    """Validate mapping files: the shipped defaults and every integration's own file.
+
+    Where a kind's credentials are configured, the CRM fields they name are checked live too.
+    """
     from crmsync import config
-    from crmsync.mapping.spec import MappingError, load_mapping
+    from crmsync.mapping.spec import MappingError
 
     if paths:
-        files = [__import__("pathlib").Path(p) for p in paths]
+        files = [Path(p) for p in paths]
     else:
         files = sorted(config.default_mappings_dir().glob("*.yaml"))
         files += sorted((config.home() / "mappings").glob("*.yaml"))
-    results = []
+    results, schemas = [], {}
     for path in files:
         try:
-            mapping = load_mapping(path)
+            mapping = _check_mapping(path, schemas)
             results.append({"file": str(path), "ok": True, "objects": len(mapping.objects)})
         except MappingError as exc:
             results.append({"file": str(path), "ok": False, "error": str(exc)})
@@ -168,11 +180,30 @@ def mappings_check(
     else:
         for row in results:
             if row["ok"]:
-                render.console.print(f"[green]ok[/]    {row['file']} ({row['objects']} object mappings)")
+                render.console.print(
+                    f"[green]ok[/]    {escape(row['file'])} ({row['objects']} object mappings)"
+                )
             else:
-                render.err_console.print(f"[red]error[/] {row['error']}", highlight=False, soft_wrap=True)
+                render.err_console.print(
+                    "[red]error[/]", escape(row["error"]), highlight=False, soft_wrap=True
+                )
     if not all(row["ok"] for row in results):
         raise typer.Exit(1)
+
+
+def _check_mapping(path: Path, schemas: dict[str, Any]) -> Any:
+    """One file validated, and against its CRM's live schema when that kind has credentials."""
+    from crmsync import page
+    from crmsync.mapping.live import CachedSchema, check_live
+    from crmsync.mapping.spec import load_mapping
+
+    mapping = load_mapping(path)
+    if mapping.kind not in schemas:
+        connector = page.open_account(mapping.kind)[0]
+        schemas[mapping.kind] = connector and CachedSchema(connector)
+    if schemas[mapping.kind] is not None:
+        check_live(mapping, schemas[mapping.kind], str(path))
+    return mapping
 
 
 @app.command()
@@ -201,5 +232,5 @@ def delete(
         from crmsync.deploy import remove_deployments
 
         for line in remove_deployments(integration):
-            render.console.print(f"deployment {line}", highlight=False)
-    render.console.print(f"Deleted integration [cyan]{integration}[/]. It cannot be undone.")
+            render.console.print(f"deployment {line}", highlight=False, markup=False)
+    render.console.print(f"Deleted integration [cyan]{escape(integration)}[/]. It cannot be undone.")

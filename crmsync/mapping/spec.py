@@ -21,6 +21,8 @@ from crmsync.settings import KINDS, FieldDirection
 ConflictPolicy = Literal["newest", "cs_wins", "external_wins"]
 DeletePolicy = Literal["ignore", "unlink", "flag"]
 SYSTEM_FIELDS = {"id", "created_at", "updated_at"}
+JSON_FIELDS = {"custom"}  # a JSON column holds many values; mapping one field onto it would overwrite them
+MAX_MAPPING_BYTES = 1_000_000  # a mapping is a few kB; refuse a huge file before reading it
 
 
 class MappingError(CrmsyncError):
@@ -31,7 +33,7 @@ def cs_fields(cs_object: str) -> list[str]:
     """The fields of a ClientSuccess object that a mapping may name."""
     from crmsync.models import CS_MODELS
 
-    return [name for name in CS_MODELS[cs_object].model_fields if name not in SYSTEM_FIELDS]
+    return [n for n in CS_MODELS[cs_object].model_fields if n not in SYSTEM_FIELDS | JSON_FIELDS]
 
 
 class _Strict(BaseModel):
@@ -58,17 +60,31 @@ class FieldMapping(_Strict):
         if self.conflict_policy and self.direction is not FieldDirection.BOTH:
             raise _PathError("conflict_policy", "a conflict policy only applies to a two-way (both) field")
         if self.value_map and self.direction is FieldDirection.BOTH:
-            repeated = [v for v, n in Counter(self.value_map.values()).items() if n > 1]
-            if repeated:
-                raise _PathError(
-                    "value_map",
-                    f"not one-to-one for a two-way field: external value '{repeated[0]}' appears twice",
-                )
+            _check_one_to_one(self.value_map)
         return self
 
     @property
     def policy(self) -> ConflictPolicy:
         return self.conflict_policy or "newest"
+
+
+def _check_one_to_one(value_map: dict[str, str]) -> None:
+    """A two-way value map must invert: pulled values are matched case-insensitively."""
+    repeated = [v for v, n in Counter(value_map.values()).items() if n > 1]
+    if repeated:
+        raise _PathError(
+            "value_map",
+            f"not one-to-one for a two-way field: external value '{repeated[0]}' appears twice",
+        )
+    first: dict[str, str] = {}
+    for value in value_map.values():
+        other = first.setdefault(value.casefold(), value)
+        if other != value:
+            raise _PathError(
+                "value_map",
+                f"not one-to-one for a two-way field: external values '{other}' and '{value}' "
+                "differ only in case, and pulled values are compared ignoring case",
+            )
 
 
 class MatchKey(_Strict):
@@ -153,6 +169,11 @@ def _check_semantics(mapping: MappingFile) -> None:
         seen_pairs.add(pair)
         valid = cs_fields(obj.cs_object)
         for j, fld in enumerate(obj.fields):
+            if fld.cs in JSON_FIELDS:
+                raise _PathError(
+                    f"{at}.fields[{j}].cs",
+                    f"'{fld.cs}' is a JSON column of several values and cannot be mapped to one field",
+                )
             if fld.cs not in valid:
                 raise _PathError(
                     f"{at}.fields[{j}].cs",
@@ -230,9 +251,16 @@ def load_mapping(path: Path | str) -> MappingFile:
     """Read and validate one mapping file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > MAX_MAPPING_BYTES:
+            raise MappingError(
+                f"{path}: the file is too large ({size:,} bytes; the limit is {MAX_MAPPING_BYTES:,})"
+            )
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise MappingError(f"{path}: cannot read the file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from crmsync import config
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"  # crmsync/migrations
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0004"
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
@@ -29,6 +29,9 @@ def create_engine(url: str | None = None) -> sa.Engine:
     """An engine for ``url`` (default: ``CRMSYNC_DATABASE_URL`` or the local SQLite file)."""
     url = url or config.database_url()
     if url.startswith("sqlite"):
+        database = sa.make_url(url).database
+        if database and database != ":memory:":  # the home folder may not exist yet
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url, connect_args={"timeout": 30})
         sa.event.listen(engine, "connect", _enable_sqlite_foreign_keys)
         return engine

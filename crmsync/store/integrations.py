@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import col, delete, select
+from sqlmodel import Session, col, delete, select
 
 from crmsync.models import (
     Conflict,
+    DeletedIntegration,
     Integration,
     ObjectSetting,
     QuarantineRecord,
@@ -17,7 +18,7 @@ from crmsync.models import (
     SyncRun,
     utcnow,
 )
-from crmsync.settings import CS_OBJECTS, KINDS, SCHEDULES, ObjectDirection, next_pull_at
+from crmsync.settings import CS_OBJECTS, KINDS, SCHEDULES, ObjectDirection, check_name, next_pull_at
 from crmsync.store.engine import session
 from crmsync.store.errors import StoreError, UnknownName
 
@@ -57,16 +58,30 @@ class IntegrationSettings:
                 return row
         raise UnknownName(f"unknown object '{cs_object}' (valid: {', '.join(CS_OBJECTS)})")
 
-    def connect(self, kind: str, name: str | None, pointing: dict[str, str]) -> Integration:
-        """Record a new integration of ``kind`` with each CS object pointed as ``pointing`` says."""
+    def connect(
+        self,
+        kind: str,
+        name: str | None,
+        pointing: dict[str, str],
+        account: str | None = None,
+        allow_same_account: bool = False,
+    ) -> Integration:
+        """Record a new integration of ``kind`` with each CS object pointed as ``pointing`` says.
+
+        ``account`` identifies the CRM account (kind and URL, no secret); a second integration of
+        the same account is refused unless ``allow_same_account``.
+        """
         if kind not in KINDS:
             raise UnknownName(f"unknown integration kind '{kind}' (valid: {', '.join(KINDS)})")
-        name = name or kind
+        name = check_name(name or kind)
         with session(self.engine) as s:
             if s.get(Integration, name) is not None:
                 raise StoreError(f"integration '{name}' is already connected (see: crmsync show {name})")
-            integration = Integration(name=name, kind=kind, header=KINDS[kind].header)
+            if account and not allow_same_account:
+                _refuse_same_account(s, kind, account)
+            integration = Integration(name=name, kind=kind, header=KINDS[kind].header, account=account)
             s.add(integration)
+            s.exec(delete(DeletedIntegration).where(col(DeletedIntegration.name) == name))
             s.flush()
             for cs_object in CS_OBJECTS:
                 if cs_object in pointing:
@@ -76,6 +91,11 @@ class IntegrationSettings:
                         )
                     )
         return integration
+
+    def deleted_names(self) -> set[str]:
+        """Integrations deleted through crmsync (tombstones) and not connected again since."""
+        with session(self.engine) as s:
+            return set(s.exec(select(DeletedIntegration.name)))
 
     def _update_integration(self, name: str, **values: object) -> Integration:
         self.integration(name)
@@ -143,4 +163,18 @@ class IntegrationSettings:
             # Its sync state goes with it; the ClientSuccess records stay.
             for table in (SyncRun, Conflict, QuarantineRecord, SyncCursor, RecordLink, ObjectSetting):
                 s.exec(delete(table).where(col(table.integration) == name))
+            kind = s.get(Integration, name).kind
             s.exec(delete(Integration).where(col(Integration.name) == name))
+            s.merge(DeletedIntegration(name=name, kind=kind, deleted_at=utcnow()))
+
+
+def _refuse_same_account(s: Session, kind: str, account: str) -> None:
+    """A second integration of one CRM account would link and create every record twice."""
+    same = s.exec(select(Integration.name).where(Integration.kind == kind, Integration.account == account))
+    other = same.first()
+    if other is not None:
+        raise StoreError(
+            f"integration '{other}' is already connected to the same {KINDS[kind].header} account "
+            f"({account}): records would be duplicated on both sides, since each integration creates "
+            "and links its own copies; to connect it again anyway, use --allow-same-account"
+        )

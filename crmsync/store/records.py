@@ -34,19 +34,30 @@ class CSRecords:
         return frame.set_index("id")
 
     def match_keys(self, scope: Scope, column: str, values: Sequence[str]) -> dict[str, int]:
-        """Unlinked CS records whose ``column`` equals one of ``values``, case-insensitively."""
+        """Unlinked CS records whose ``column`` equals one of ``values`` ignoring case: casefolded key -> id.
+
+        Case is folded in Python (``str.casefold``), so SQLite and PostgreSQL match alike: SQL
+        narrows the candidates to ASCII values equal ignoring ASCII case plus every non-ASCII value.
+        """
         table = CS_MODELS[scope.cs_object].__table__
         linked = sa.select(RecordLink.cs_id).where(*in_scope(scope))
-        wanted = sorted({v.lower() for v in values})
+        wanted = {str(v).casefold() for v in values}
+        stored = table.c[column]
+        ascii_keys = sorted(k for k in wanted if k.isascii())
         statement = (
-            sa.select(sa.func.lower(table.c[column]), table.c.id)
-            .where(sa.func.lower(table.c[column]).in_(wanted), table.c.id.not_in(linked))
+            sa.select(stored, table.c.id)
+            .where(
+                sa.or_(sa.func.lower(stored).in_(ascii_keys), _non_ascii(stored, self.engine.dialect.name)),
+                table.c.id.not_in(linked),
+            )
             .order_by(table.c.id)
         )
         with self.engine.connect() as conn:
             found: dict[str, int] = {}
-            for key, cs_id in conn.execute(statement):
-                found.setdefault(key, cs_id)  # the oldest record wins a shared key
+            for value, cs_id in conn.execute(statement):
+                key = value.casefold()
+                if key in wanted:
+                    found.setdefault(key, cs_id)  # the oldest record wins a shared key
             return found
 
     def existing_ids(self, cs_object: str, ids: Sequence[int]) -> set[int]:
@@ -84,3 +95,10 @@ class CSRecords:
         with self.engine.connect() as conn:
             rows = conn.execute(statement).all()
         return pd.DataFrame(rows, columns=[c.name for c in wanted]).set_index("id", drop=False)
+
+
+def _non_ascii(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement[bool]:
+    """True where the text has a non-ASCII character: more bytes than characters."""
+    if dialect == "sqlite":
+        return sa.func.length(sa.cast(column, sa.LargeBinary)) != sa.func.length(column)
+    return sa.func.octet_length(column) != sa.func.length(column)

@@ -283,12 +283,12 @@ def _by_key_field(store: Store, plan: ObjectPlan, ext: pd.DataFrame, cs_id: pd.S
 
 
 def _by_match_key(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cs_id: pd.Series) -> pd.Series:
-    """First-time links by the match key (domain, email), case-insensitively."""
+    """First-time links by the match key (domain, email), casefolded as the store folds it."""
     match = plan.mapping.match
     unlinked = cs_id.isna()
     if not match or not unlinked.any():
         return cs_id
-    values = rows.loc[unlinked, match.cs].dropna().astype(str).str.lower()
+    values = rows.loc[unlinked, match.cs].dropna().astype(str).str.casefold()
     found = store.records.match_keys(plan.scope, match.cs, values.tolist()) if len(values) else {}
     cs_id = cs_id.copy()
     cs_id.update(values.map(found).dropna().astype("object"))

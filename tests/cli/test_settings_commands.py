@@ -166,7 +166,13 @@ def test_connect_checks_credentials_with_one_call(cli, hubspot_sandbox, monkeypa
     hubspot_sandbox.app.reset_counters()
     result = _ok(cli("connect", "hubspot"))
     assert "Credentials work" in result.stdout
-    assert sum(hubspot_sandbox.app.counters.values()) == 1
+    # one credentials check, then one describe per object for the field mappings' live check
+    assert hubspot_sandbox.app.counters == {
+        "list:companies": 1,
+        "properties:companies": 1,
+        "properties:contacts": 1,
+        "properties:deals": 1,
+    }
 
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-wrong-canary-token")
     bad = cli("connect", "hubspot", "--name", "hubspot-two")

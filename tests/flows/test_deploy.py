@@ -51,3 +51,54 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
     with get_client(sync_client=True) as client:
         names = {d.name for d in client.read_deployments() if "crmsync" in (d.tags or [])}
     assert names == {"hubspot", "hubspot-clients", "hubspot-contacts", "hubspot-subscriptions"}
+
+
+def _ours(client) -> dict:
+    return {d.name: d for d in client.read_deployments() if "crmsync" in (d.tags or [])}
+
+
+def test_deployments_carry_the_store_and_home_but_no_secret(crmsync_home, prefect_api, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "secret-token-never-deployed")
+    store = Store()
+    page.connect(store, "hubspot", "jobvars")
+    reconcile(store)
+    with get_client(sync_client=True) as client:
+        deployment = _ours(client)["jobvars"]
+    env = deployment.job_variables["env"]
+    assert env == {
+        "CRMSYNC_DATABASE_URL": f"sqlite:///{crmsync_home / 'crmsync.db'}",
+        "CRMSYNC_HOME": str(crmsync_home / ".crmsync"),
+    }
+    assert "secret-token" not in str(deployment.job_variables)
+    page.delete(store, "jobvars")
+    reconcile(store)
+
+
+def test_deploy_from_another_store_removes_nothing_it_does_not_know(crmsync_home, prefect_api, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    store = Store()
+    page.connect(store, "hubspot", "kept")
+    reconcile(store)
+    other = Store(f"sqlite:///{crmsync_home / 'other.db'}")  # e.g. deploy run from another directory
+    lines = reconcile(other)
+    with get_client(sync_client=True) as client:
+        assert "kept" in _ours(client)
+    assert any("kept" in line and "unknown" in line for line in lines)
+    page.delete(store, "kept")  # a tombstone: now the deployments may go
+    reconcile(store)
+    with get_client(sync_client=True) as client:
+        assert not [n for n in _ours(client) if n.startswith("kept")]
+
+
+def test_dry_run_says_what_it_would_do_and_does_nothing(crmsync_home, prefect_api, monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    store = Store()
+    page.connect(store, "hubspot", "dry")
+    with get_client(sync_client=True) as client:
+        before = set(_ours(client))
+    lines = reconcile(store, dry_run=True)
+    assert "would create crmsync-integration/dry: manual" in lines
+    with get_client(sync_client=True) as client:
+        assert set(_ours(client)) == before
+    page.delete(store, "dry")

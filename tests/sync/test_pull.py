@@ -4,12 +4,13 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlmodel import select
 
 from crmsync import page
 from crmsync.connectors.base import Cursor, ExternalRecord, Page
 from crmsync.errors import ConfigError
 from crmsync.mapping.compile import EXTERNAL_ID
-from crmsync.models import Client, RecordLink, Subscription
+from crmsync.models import Client, Contact, RecordLink, Subscription
 from crmsync.store import Store
 from crmsync.sync import pull
 from crmsync.sync.context import open_context
@@ -179,3 +180,15 @@ def test_records_identical_to_the_last_sync_stop_before_validation(store):
     assert chunk.frame.loc[rows.index, EXTERNAL_ID].tolist() == ["C2"]
     _, counts = pull.decide_pull(store, ctx.plan, chunk, rows, rows.iloc[0:0].assign(rule="", reason=""))
     assert (counts.extracted, counts.unchanged, counts.updated) == (2, 1, 1)
+
+
+def test_a_contact_matches_its_email_whatever_the_unicode_case(store):
+    with store.session() as s:
+        contact = Contact(first_name="Anna", email="ÜMLAUT@example.org")
+        s.add(contact)
+    counts = _load(store, "contacts", [_page(("C1", {"email": "ümlaut@example.org", "firstname": "Anna"}))])
+    assert counts.created == 0
+    with store.session() as s:
+        links = s.exec(select(RecordLink)).all()
+        assert [(link.cs_id, link.external_id) for link in links] == [(contact.id, "C1")]
+        assert len(s.exec(select(Contact)).all()) == 1

@@ -78,6 +78,11 @@ class HubSpotConnector:
     def __repr__(self) -> str:
         return f"HubSpotConnector(base_url={self.base_url!r})"
 
+    @property
+    def account(self) -> str:
+        """Which account this is, for telling two integrations of one account apart (no secret)."""
+        return f"hubspot {self.base_url}"
+
     __str__ = __repr__
 
     # --- the Connector interface, plus a look-up by id (not in the interface) ----------------

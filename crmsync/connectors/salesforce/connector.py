@@ -121,6 +121,11 @@ class SalesforceConnector:
     def __repr__(self) -> str:
         return f"SalesforceConnector(url={self._client.url!r}, auth={self._auth!r})"
 
+    @property
+    def account(self) -> str:
+        """Which org this is (its instance, known after check()), with no secret in it."""
+        return f"salesforce https://{self._client.host}"
+
     __str__ = __repr__
 
     # --- the Connector interface, plus look-ups by id or value (not in the interface) ---------
