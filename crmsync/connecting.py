@@ -25,12 +25,12 @@ def connect(
     name: str | None = None,
     account: Any = None,
     allow_same_account: bool = False,
-) -> dict[str, Any]:
+) -> str:
     """Record an integration with its kind's default objects and copy its default field mappings.
 
     ``account`` is the checked connector (or None without credentials): its field mappings are
     checked against the live schema, and a second integration of its account needs
-    ``allow_same_account``. Nothing is saved when any step fails.
+    ``allow_same_account``. Nothing is saved when any step fails. Returns the integration's name.
     """
     if kind not in KINDS:
         raise ConfigError(f"unknown integration kind '{kind}' (valid: {', '.join(KINDS)})")
@@ -53,9 +53,7 @@ def connect(
         if copied:
             target.unlink(missing_ok=True)
         raise
-    from crmsync.page import page
-
-    return page(store, name)
+    return name
 
 
 def _copy_mapping(template: Path, target: Path) -> bool:

@@ -12,8 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crmsync import config
-from crmsync.connecting import connect as connect
+from crmsync import config, connecting
 from crmsync.connecting import open_account as open_account
 from crmsync.errors import ConfigError
 from crmsync.mapping.files import load_integration_mapping
@@ -29,6 +28,13 @@ from crmsync.settings import (
 from crmsync.store import Store
 
 Progress = Callable[[str, str, int], None]  # (integration × object label, phase, records done)
+
+
+def connect(
+    store: Store, kind: str, name: str | None = None, account: Any = None, allow_same_account: bool = False
+) -> dict[str, Any]:
+    """Connect an integration (see ``crmsync.connecting.connect``) and return its page."""
+    return page(store, connecting.connect(store, kind, name, account, allow_same_account))
 
 
 def integration_mapping(store: Store, name: str) -> MappingFile:
