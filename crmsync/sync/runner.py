@@ -94,7 +94,9 @@ def run_object(
     if reason:
         return {"object": ctx.plan.cs_object, "status": reason}
     run_id = uuid.uuid4().hex
-    ctx.store.state.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
+    ledger = ctx.store.state if ctx.preview is None else None  # a preview writes no run ledger
+    if ledger:
+        ledger.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
     pulled, pushed = PullCounts(), PushCounts()
     try:
         if ctx.plan.pull_fields:
@@ -102,10 +104,12 @@ def run_object(
         if ctx.plan.push_fields and window is None:  # a backfill re-pulls; it never pushes
             pushed = push_object(ctx, steps, run_id)
     except Exception as exc:
-        ctx.store.state.finish_run(run_id, "failed", {}, message=_one_line(exc))
+        if ledger:
+            ledger.finish_run(run_id, "failed", {}, message=_one_line(exc))
         raise
     counts = summarize(pulled, pushed)
-    ctx.store.state.finish_run(run_id, "completed", counts)
+    if ledger:
+        ledger.finish_run(run_id, "completed", counts)
     return {
         "object": ctx.plan.cs_object,
         "external_object": ctx.plan.external_object,
