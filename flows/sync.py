@@ -8,15 +8,15 @@ so every integration × object is its own run in the Prefect UI.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from prefect import flow, get_run_logger
+from prefect import flow, get_run_logger, tags
 from prefect.runtime import flow_run
 
 from crmsync.models import utcnow
 from crmsync.settings import skip_reason
 from crmsync.sync.context import RunContext, open_context
+from crmsync.sync.locks import object_lock
 from crmsync.sync.report import publish_artifact
 from crmsync.sync.runner import Window, run_object
 from tasks import STEPS
@@ -39,37 +39,47 @@ def _why(status: str) -> str:
     return "the object is disabled"
 
 
-def _window(since: datetime | None, until: datetime | None) -> Window | None:
-    return Window(since, until) if since else None
+def run_trigger() -> str:
+    """What started this run: a ``trigger`` parameter, else the deployment's schedule, else a person."""
+    given = flow_run.parameters.get("trigger")
+    if given:
+        return str(given)
+    run_id, deployment = flow_run.get_id(), flow_run.get_deployment_id()
+    if not run_id or not deployment:
+        return "pull now"
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return "scheduled" if client.read_flow_run(run_id).auto_scheduled else "pull now"
 
 
-@flow(name="crmsync-object", flow_run_name="{integration} · {cs_object}")
-def sync_object(
-    integration: str,
-    cs_object: str,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> dict[str, Any]:
+def _object_run_name() -> str:
+    params = flow_run.parameters
+    return f"{params['integration']} · {params['cs_object']} · {run_trigger()}"
+
+
+def _integration_run_name() -> str:
+    return f"{flow_run.parameters['integration']} · {run_trigger()}"
+
+
+@flow(name="crmsync-object", flow_run_name=_object_run_name)
+def sync_object(integration: str, cs_object: str, trigger: str | None = None) -> dict[str, Any]:
     """One integration × object: pull changes from the CRM, then push ClientSuccess changes.
 
-    With ``since`` it is a backfill: a re-pull of that window that pushes nothing.
+    It holds the object's concurrency limit (``crmsync.sync.locks``) while it works, so it never
+    writes at the same time as a backfill of the same object. Backfills are ``crmsync-backfill``.
     """
     from crmsync.store import Store
 
-    return _run(open_context(Store(), integration, cs_object), _window(since, until))
+    with object_lock(integration, cs_object):
+        return _run(open_context(Store(), integration, cs_object), None)
 
 
-@flow(name="crmsync-integration", flow_run_name="{integration}")
+@flow(name="crmsync-integration", flow_run_name=_integration_run_name)
 def sync_integration(
-    integration: str,
-    objects: list[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    integration: str, objects: list[str] | None = None, trigger: str | None = None
 ) -> dict[str, Any]:
-    """Pull now: every object of one integration that is not disabled, in dependency order.
-
-    With ``since`` it is a backfill: a re-pull of that window that pushes nothing.
-    """
+    """Pull now (or scheduled): every object of one integration that is not disabled, in dependency order."""
     from crmsync.store import Store
 
     store = Store()
@@ -79,8 +89,9 @@ def sync_integration(
         publish_artifact(integration, [], skipped=True)
         return {"integration": integration, "status": "skipped", "objects": []}
     contexts = _contexts(store, integration, objects)  # configuration errors surface before any API call
+    how = run_trigger()
     results = [
-        ctx if isinstance(ctx, dict) else _object_subflow(integration, ctx.plan.cs_object, since, until)
+        ctx if isinstance(ctx, dict) else _object_subflow(integration, ctx.plan.cs_object, how)
         for ctx in contexts
     ]
     store.settings.record_pull(integration, utcnow())
@@ -104,15 +115,17 @@ def _contexts(store: Any, integration: str, objects: list[str] | None) -> list[R
     return chosen
 
 
-def _object_subflow(
-    integration: str, cs_object: str, since: datetime | None, until: datetime | None
-) -> dict[str, Any]:
-    """Run one object as a subflow, without a heartbeat thread of its own.
+def _object_subflow(integration: str, cs_object: str, how: str) -> dict[str, Any]:
+    """Run one object as a subflow tagged with its integration, object and run kind.
 
-    The parent flow's heartbeat already covers the process; each subflow's heartbeat thread
-    would cost up to a second at exit (Prefect joins it after a 1 s sleep).
+    It runs without a heartbeat thread of its own: the parent flow's heartbeat already covers
+    the process; each subflow's heartbeat thread would cost up to a second at exit.
     """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        return sync_object(integration, cs_object, since=since, until=until)
+    kind = "scheduled" if how == "scheduled" else "pull-now"
+    with (
+        temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
+        tags(integration, cs_object, kind),
+    ):
+        return sync_object(integration, cs_object, trigger=how)
