@@ -44,8 +44,10 @@ def run_trigger() -> str:
     given = flow_run.parameters.get("trigger")
     if given:
         return str(given)
-    run_id, deployment = flow_run.get_id(), flow_run.get_deployment_id()
-    if not run_id or not deployment:
+    from prefect.runtime import deployment
+
+    run_id = flow_run.get_id()
+    if not run_id or not deployment.get_id():
         return "pull now"
     from prefect.client.orchestration import get_client
 

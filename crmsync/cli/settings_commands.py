@@ -144,6 +144,7 @@ app.add_typer(mappings_app, name="mappings")
 @mappings_app.command("check")
 def mappings_check(
     paths: Annotated[list[str] | None, typer.Argument(help="Files to check (default: all).")] = None,
+    remote: Annotated[bool, typer.Option("--remote", help="Also check them against the live CRMs.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Validate mapping files: the shipped defaults and every integration's own file."""
@@ -172,6 +173,10 @@ def mappings_check(
                 render.err_console.print(f"[red]error[/] {row['error']}", highlight=False, soft_wrap=True)
     if not all(row["ok"] for row in results):
         raise typer.Exit(1)
+    if remote:
+        from crmsync.cli.item9_commands import check_remote
+
+        check_remote(open_store())
 
 
 @app.command()
