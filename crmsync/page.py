@@ -287,3 +287,17 @@ def problems(store: Store, name: str, limit: int = 20) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def fields(store: Store, name: str, cs_object: str) -> dict[str, Any]:
+    """Item 9, import: the external object's fields from the live API (``crmsync fields``)."""
+    from crmsync.fields import remote_fields
+
+    return remote_fields(store, name, cs_object)
+
+
+def preview(store: Store, name: str, cs_object: str | None = None) -> dict[str, Any]:
+    """Item 9, sync preview: what a sync would do on each side; writes nothing (``crmsync preview``)."""
+    from crmsync.sync.preview import preview_integration
+
+    return preview_integration(store, name, cs_object)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 LEASE_SECONDS = 600  # a crashed holder frees the slot after this long
+_ensured: set[tuple[str, str]] = set()  # (API URL, limit name) known to exist: one check per process
 
 
 def lock_name(integration: str, cs_object: str) -> str:
@@ -23,13 +24,18 @@ def ensure_limit(name: str) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.settings import PREFECT_API_URL
 
+    key = (str(PREFECT_API_URL.value()), name)
+    if key in _ensured:
+        return
     with get_client(sync_client=True) as client:
         try:
             client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
             with suppress(ObjectAlreadyExists):  # another run created it first
                 client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
+    _ensured.add(key)
 
 
 @contextmanager

@@ -47,7 +47,8 @@ def pull_object(ctx: RunContext, steps: Steps, run_id: str, window: Window | Non
         if not chunk.more:
             break
     counts.parked -= steps.link_parked(ctx)
-    counts.deleted = steps.apply_deletes(ctx)
+    if window is None:  # deletions follow their own cursor: the incremental sync's job, not a backfill's
+        counts.deleted = steps.apply_deletes(ctx)
     return counts
 
 

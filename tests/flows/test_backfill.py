@@ -21,7 +21,7 @@ from flows.sync import sync_object
 from tests.flows.conftest import WRITE_LABELS
 from tests.flows.test_sync import _links, _rows
 
-COMPANIES = 3000  # one second apart from 09:00: windows 55..59 of 10 minutes on 2026-01-05
+COMPANIES = 3000  # one second apart from 09:00 on 2026-01-05: windows 19 and 20 of 30 minutes
 DAY, NEXT = date(2026, 1, 5), date(2026, 1, 6)
 
 
@@ -39,7 +39,7 @@ def hubspot_env(prefect_api, crmsync_home, monkeypatch):
 
 def _backfill_in_subprocess(crash_at: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "CRMSYNC_CRASH_AT": crash_at}
-    argv = ["backfill", "hubspot", "clients", "--since", str(DAY), "--until", str(NEXT), "--window", "10m"]
+    argv = ["backfill", "hubspot", "clients", "--since", str(DAY), "--until", str(NEXT), "--window", "30m"]
     return subprocess.run(
         [sys.executable, "-m", "crmsync", *argv],
         env=env,
@@ -50,23 +50,24 @@ def _backfill_in_subprocess(crash_at: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.timeout(900)
 def test_killed_backfill_reruns_only_the_unfinished_windows(hubspot_env):
     from crmsync.connectors import open_connector
     from crmsync.connectors.base import Cursor
 
     store = Store()
     page.connect(store, "hubspot")
-    killed = _backfill_in_subprocess("backfill.window_done:57")
-    assert killed.returncode == 137, killed.stderr  # killed after its 57th window
-    assert len(store.state.completed_windows("hubspot", "clients")) == 57
-    partial = len(_rows(store, Client))
-    assert 0 < partial < COMPANIES  # windows 55..57 were loaded, the rest not yet
+    killed = _backfill_in_subprocess("backfill.window_done:19")
+    assert killed.returncode == 137, killed.stderr  # killed right after its 19th window
+    assert len(store.state.completed_windows("hubspot", "clients")) == 19
+    assert len(_rows(store, Client)) == 1800  # window 19 (09:00-09:30) was loaded, window 20 not yet
 
-    result = backfill("hubspot", "clients", DAY, NEXT, "10m")
+    result = backfill("hubspot", "clients", DAY, NEXT, "30m")
 
     statuses = [w["status"] for w in result["windows"]]
-    assert statuses[:57] == ["already done"] * 57  # the finished windows are skipped
-    assert statuses[57:] == ["completed"] * (144 - 57)
+    assert statuses[:19] == ["already done"] * 19  # the finished windows are skipped
+    assert statuses[19:] == ["completed"] * (48 - 19)
+    assert result["windows"][19]["extracted"] >= 1200  # window 20 re-pulled the rest
     companies = {}
     for page_ in open_connector("hubspot").read_changed("companies", ["name"], Cursor()):
         companies.update({r.id: r.values["name"] for r in page_.records})
