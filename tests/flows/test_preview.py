@@ -74,3 +74,43 @@ def test_preview_store_and_connector_refuse_writes(crm):
     with pytest.raises(PreviewWriteError):
         read_only_connector(crm.connector).write("companies", [])
     assert preview_object(store, crm.kind, "clients", PREVIEW)["pull"]["create"] == 40
+
+
+def test_preview_flow_publishes_tables_and_the_cli_prints_them(crm, prefect_api, monkeypatch):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from flows.preview import preview_sync
+
+    store = Store()
+    page.connect(store, crm.kind)
+    before = _snapshot(store)
+    crm.reset()
+    result = preview_sync(crm.kind, "clients")
+    assert result["objects"][0]["pull"]["create"] == 40
+    assert crm.write_calls() == 0 and _snapshot(store) == before
+    with get_client(sync_client=True) as client:
+        keys = ArtifactFilterKey(any_=[f"preview-{crm.kind}", f"preview-{crm.kind}-diffs"])
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=keys))
+    assert {a.key for a in artifacts} == {f"preview-{crm.kind}", f"preview-{crm.kind}-diffs"}
+    assert all(a.type == "table" for a in artifacts)
+
+    env = {**os.environ, "PREFECT_API_URL": prefect_api}
+    command = [sys.executable, "-m", "crmsync", "preview", crm.kind, "clients"]
+    shown = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert shown.returncode == 0, shown.stderr
+    assert "sync preview (nothing written)" in shown.stdout and "pull into ClientSuccess" in shown.stdout
+    as_json = subprocess.run(
+        [*command, "--json"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert len(json.loads(as_json.stdout)["objects"][0]["pull"]["diffs"]) > 50  # all diffs, not the first 50
+    assert crm.write_calls() == 0 and _snapshot(store) == before
+    bad = subprocess.run(
+        [*command[:-1], "nothing"], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
