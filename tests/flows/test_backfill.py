@@ -121,3 +121,18 @@ def test_sync_and_backfill_of_one_object_wait_for_each_other(hubspot_env):
     holder.join()
     assert [w["status"] for w in done["windows"]] == ["completed"]
     assert _last_start(store) >= released[0]  # so did the backfill's window
+
+
+def test_runs_say_what_they_are(hubspot_env):
+    from prefect.client.orchestration import get_client
+
+    store = Store()
+    page.connect(store, "hubspot")
+    sync_object("hubspot", "clients")
+    backfill("hubspot", "clients", DAY, NEXT, "1d")
+    with get_client(sync_client=True) as client:
+        names = {run.name for run in client.read_flow_runs()}
+        windows = [t for t in client.read_task_runs() if t.name.startswith("backfill window")]
+    assert "hubspot · clients · pull now" in names
+    assert "hubspot · clients · backfill 2026-01-05..2026-01-06" in names
+    assert windows and all({"hubspot", "clients", "backfill"} <= set(t.tags) for t in windows)
