@@ -136,3 +136,26 @@ def test_runs_say_what_they_are(hubspot_env):
     assert "hubspot · clients · pull now" in names
     assert "hubspot · clients · backfill 2026-01-05..2026-01-06" in names
     assert windows and all({"hubspot", "clients", "backfill"} <= set(t.tags) for t in windows)
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--since", "2026-13-01"], "is not a date"),
+        (["--since", "2026-02-01", "--until", "2026-01-01"], "must be after since"),
+        (["--since", "2026-01-01", "--window", "1x"], "is not a duration"),
+        (["--since", "2026-01-01", "--window", "0d"], "is not a duration"),
+    ],
+)
+def test_bad_backfill_input_is_one_line(crmsync_home, args, reason):
+    command = [sys.executable, "-m", "crmsync", "backfill", "hubspot", "clients", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert done.stderr.strip().count("\n") == 0 and reason in done.stderr
+
+
+def test_the_flow_rejects_a_bad_date_before_any_work(hubspot_env):
+    from prefect.exceptions import ParameterTypeError
+
+    with pytest.raises(ParameterTypeError):
+        backfill("hubspot", "clients", "2026-13-01")
