@@ -2,7 +2,8 @@
 
 The integration's deployment carries the pull schedule (an interval, none for manual) and runs
 its objects in dependency order; each object also has its own deployment for a one-object
-"pull now". Every deployment has a concurrency limit of 1, so runs never overlap, and is
+"pull now", and a backfill deployment (``crmsync-backfill``, never scheduled: its run asks for
+the dates). Every deployment has a concurrency limit of 1, so runs never overlap, and is
 paused while the integration's toggle is off (or, for an object, while it is disabled).
 """
 
@@ -22,9 +23,11 @@ from crmsync.store.engine import describe
 
 INTEGRATION_FLOW = "crmsync-integration"
 OBJECT_FLOW = "crmsync-object"
+BACKFILL_FLOW = "crmsync-backfill"
 ENTRYPOINTS = {
     INTEGRATION_FLOW: "flows/sync.py:sync_integration",
     OBJECT_FLOW: "flows/sync.py:sync_object",
+    BACKFILL_FLOW: "flows/backfill.py:backfill",
 }
 TAG = "crmsync"
 
@@ -76,7 +79,20 @@ def desired_deployments(store: Store) -> list[DeploymentSpec]:
                     tags=(TAG, integration.name),
                 )
             )
+            specs.append(_backfill_spec(integration, setting.cs_object, setting.direction))
     return specs
+
+
+def _backfill_spec(integration: Any, cs_object: str, direction: str) -> DeploymentSpec:
+    """A backfill deployment: never scheduled; its run asks for ``since`` (and ``until``, ``window``)."""
+    return DeploymentSpec(
+        flow=BACKFILL_FLOW,
+        name=f"{integration.name}-{cs_object}-backfill",
+        parameters={"integration": integration.name, "cs_object": cs_object},
+        interval_seconds=None,
+        paused=skip_reason(integration.enabled, direction) is not None,
+        tags=(TAG, integration.name, cs_object, "backfill"),
+    )
 
 
 def _require_server() -> None:

@@ -251,3 +251,15 @@ class SyncRun(SQLModel, table=True):
     counts: dict[str, int] = _json()
     message: str | None = None
     flow_run_id: str | None = Field(default=None, max_length=64)
+
+
+class BackfillWindow(SQLModel, table=True):
+    """One completed window of a backfill: a re-run of the same backfill skips it."""
+
+    __tablename__ = "backfill_windows"
+
+    integration: str = Field(primary_key=True, max_length=64, **_INTEGRATION_FK)
+    cs_object: str = Field(primary_key=True, max_length=32)
+    start: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    end: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    completed_at: datetime = _created()

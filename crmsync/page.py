@@ -248,3 +248,17 @@ def _conflict_data(data: dict[str, Any], cs_object: str, row: Any) -> dict[str, 
         "winner": "ClientSuccess" if row.winner == "cs" else data["header"],
         "detected_at": _when(row.detected_at),
     }
+
+
+def fields(store: Store, name: str, cs_object: str) -> dict[str, Any]:
+    """Item 9, import: the external object's fields from the live API (``crmsync fields``)."""
+    from crmsync.fields import remote_fields
+
+    return remote_fields(store, name, cs_object)
+
+
+def preview(store: Store, name: str, cs_object: str | None = None) -> dict[str, Any]:
+    """Item 9, sync preview: what a sync would do on each side; writes nothing (``crmsync preview``)."""
+    from crmsync.sync.preview import preview_integration
+
+    return preview_integration(store, name, cs_object)

@@ -11,10 +11,9 @@ API, its heartbeat thread joined at exit), three times per "pull now".
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, tags, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
@@ -22,6 +21,7 @@ from prefect.utilities.annotations import quote
 from crmsync.models import utcnow
 from crmsync.settings import skip_reason
 from crmsync.sync.context import RunContext, open_context
+from crmsync.sync.locks import object_lock
 from crmsync.sync.report import publish_artifact
 from crmsync.sync.runner import Window, run_object
 from tasks import STEPS
@@ -44,37 +44,49 @@ def _why(status: str) -> str:
     return "the object is disabled"
 
 
-def _window(since: datetime | None, until: datetime | None) -> Window | None:
-    return Window(since, until) if since else None
+def run_trigger() -> str:
+    """What started this run: a ``trigger`` parameter, else the deployment's schedule, else a person."""
+    given = flow_run.parameters.get("trigger")
+    if given:
+        return str(given)
+    from prefect.runtime import deployment
+
+    run_id = flow_run.get_id()
+    if not run_id or not deployment.get_id():
+        return "pull now"
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return "scheduled" if client.read_flow_run(run_id).auto_scheduled else "pull now"
 
 
-@flow(name="crmsync-object", flow_run_name="{integration} · {cs_object}")
-def sync_object(
-    integration: str,
-    cs_object: str,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> dict[str, Any]:
+def _object_run_name() -> str:
+    params = flow_run.parameters
+    return f"{params['integration']} · {params['cs_object']} · {run_trigger()}"
+
+
+def _integration_run_name() -> str:
+    return f"{flow_run.parameters['integration']} · {run_trigger()}"
+
+
+@flow(name="crmsync-object", flow_run_name=_object_run_name)
+def sync_object(integration: str, cs_object: str, trigger: str | None = None) -> dict[str, Any]:
     """One integration × object: pull changes from the CRM, then push ClientSuccess changes.
 
-    With ``since`` it is a backfill: a re-pull of that window that pushes nothing.
+    It holds the object's concurrency limit (``crmsync.sync.locks``) while it works, so it never
+    writes at the same time as a backfill of the same object. Backfills are ``crmsync-backfill``.
     """
     from crmsync.store import Store
 
-    return _run(open_context(Store(), integration, cs_object), _window(since, until))
+    with object_lock(integration, cs_object):
+        return _run(open_context(Store(), integration, cs_object), None)
 
 
-@flow(name="crmsync-integration", flow_run_name="{integration}")
+@flow(name="crmsync-integration", flow_run_name=_integration_run_name)
 def sync_integration(
-    integration: str,
-    objects: list[str] | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    integration: str, objects: list[str] | None = None, trigger: str | None = None
 ) -> dict[str, Any]:
-    """Pull now: every object of one integration that is not disabled, in dependency order.
-
-    With ``since`` it is a backfill: a re-pull of that window that pushes nothing.
-    """
+    """Pull now (or scheduled): every object of one integration that is not disabled, in dependency order."""
     from crmsync.store import Store
 
     store = Store()
@@ -84,11 +96,8 @@ def sync_integration(
         publish_artifact(integration, [], skipped=True)
         return {"integration": integration, "status": "skipped", "objects": []}
     contexts = _contexts(store, integration, objects)  # configuration errors surface before any API call
-    window = _window(since, until)
-    results = [
-        ctx if isinstance(ctx, dict) else sync_object_task(quote(ctx), quote(window), ctx.plan.label)
-        for ctx in contexts
-    ]
+    kind = "scheduled" if run_trigger() == "scheduled" else "pull-now"
+    results = [ctx if isinstance(ctx, dict) else _object_task(ctx, kind) for ctx in contexts]
     store.settings.record_pull(integration, utcnow())
     publish_artifact(integration, results)
     return {"integration": integration, "status": "completed", "objects": results}
@@ -110,7 +119,14 @@ def _contexts(store: Any, integration: str, objects: list[str] | None) -> list[R
     return chosen
 
 
+def _object_task(ctx: RunContext, kind: str) -> dict[str, Any]:
+    """Run one object as a task run tagged with its integration, object and run kind."""
+    with tags(ctx.plan.integration, ctx.plan.cs_object, kind):
+        return sync_object_task(quote(ctx), ctx.plan.label)
+
+
 @task(name="sync object", task_run_name="{label}", cache_policy=NO_CACHE)
-def sync_object_task(ctx: RunContext, window: Window | None, label: str) -> dict[str, Any]:
-    """One integration × object inside an integration run: pull, then push, as its steps' task runs."""
-    return _run(ctx, window)
+def sync_object_task(ctx: RunContext, label: str) -> dict[str, Any]:
+    """One integration × object inside an integration run, holding the object's lock (as sync_object)."""
+    with object_lock(ctx.plan.integration, ctx.plan.cs_object):
+        return _run(ctx, None)

@@ -7,6 +7,6 @@
 
 from __future__ import annotations
 
-from tasks.steps import STEPS
+from tasks.steps import PREVIEW_STEPS, STEPS
 
-__all__ = ["STEPS"]
+__all__ = ["PREVIEW_STEPS", "STEPS"]

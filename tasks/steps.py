@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
-from crmsync.sync import steps
+from crmsync.sync import preview, steps
 
 
 def _task(fn: Callable[..., Any], name: str, retries: int = 0, delay: float = 1) -> Task:
@@ -53,4 +54,20 @@ STEPS = steps.Steps(
     plan_push=_quoted(plan_push),
     write_crm=_quoted(write_to_crm),
     commit_push=_quoted(commit_push),
+)
+
+# The preview's steps: the sync's tasks, with the writing ones swapped for reporting ones.
+load_preview = _task(preview.load, "preview pulled chunk")
+link_parked_preview = _task(preview.link_parked, "preview parked children")
+apply_deletes_preview = _task(preview.apply_deletes, "preview CRM deletes")
+write_preview = _task(preview.write_crm, "preview CRM writes")
+commit_preview = _task(preview.commit_push, "preview pushed chunk")
+
+PREVIEW_STEPS = replace(
+    STEPS,
+    load=_quoted(load_preview),
+    link_parked=_quoted(link_parked_preview),
+    apply_deletes=_quoted(apply_deletes_preview),
+    write_crm=_quoted(write_preview),
+    commit_push=_quoted(commit_preview),
 )

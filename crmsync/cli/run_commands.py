@@ -1,9 +1,8 @@
-"""Commands that run work: pull now, backfill, the sandbox CRMs and the demo."""
+"""Commands that run work: pull now, the sandbox CRMs and the demo (backfill: item9_commands)."""
 
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,16 +55,6 @@ def run_with_progress(integration: str, objects: list[str] | None, **kwargs: Any
             set_progress(None)
 
 
-def _parse_day(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        render.fail(f"{option} {value!r} is not a date (use YYYY-MM-DD or an ISO timestamp)")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _print_result(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         render.print_json(result)
@@ -101,28 +90,6 @@ def sync(
         render.console.print(run_deployment(integration, cs_object), markup=False)
         return
     result = run_with_progress(integration, [cs_object] if cs_object else None)
-    _print_result(result, as_json)
-
-
-@app.command()
-def backfill(
-    integration: IntegrationArg,
-    cs_object: Annotated[str, typer.Argument(metavar="OBJECT", help="clients, contacts or subscriptions.")],
-    since: Annotated[str, typer.Option("--since", help="Start of the window (YYYY-MM-DD).")],
-    until: Annotated[str | None, typer.Option("--until", help="End of the window (default: now).")] = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Re-pull the records a CRM changed in a date window; the incremental cursor is left alone."""
-    store = open_store()
-    store.settings.object_setting(integration, cs_object)
-    start, end = _parse_day(since, "--since"), _parse_day(until, "--until")
-    if end and start and end <= start:
-        render.fail("--until must be after --since")
-    if not store.settings.integration(integration).enabled:
-        _print_result({"integration": integration, "status": "skipped", "objects": []}, as_json)
-        return
-    quiet_prefect()
-    result = run_with_progress(integration, [cs_object], since=start, until=end)
     _print_result(result, as_json)
 
 

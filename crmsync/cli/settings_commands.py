@@ -154,6 +154,7 @@ app.add_typer(mappings_app, name="mappings")
 @mappings_app.command("check")
 def mappings_check(
     paths: Annotated[list[str] | None, typer.Argument(help="Files to check (default: all).")] = None,
+    remote: Annotated[bool, typer.Option("--remote", help="Also check them against the live CRMs.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Validate mapping files: the shipped defaults and every integration's own file.
@@ -189,6 +190,10 @@ def mappings_check(
                 )
     if not all(row["ok"] for row in results):
         raise typer.Exit(1)
+    if remote:
+        from crmsync.cli.item9_commands import check_remote
+
+        check_remote(open_store())
 
 
 def _check_mapping(path: Path, schemas: dict[str, Any]) -> Any:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
 
 from crmsync.models import (
+    BackfillWindow,
     Conflict,
     DeletedIntegration,
     Integration,
@@ -161,7 +162,15 @@ class IntegrationSettings:
         self.integration(name)
         with session(self.engine) as s:
             # Its sync state goes with it; the ClientSuccess records stay.
-            for table in (SyncRun, Conflict, QuarantineRecord, SyncCursor, RecordLink, ObjectSetting):
+            for table in (
+                BackfillWindow,
+                SyncRun,
+                Conflict,
+                QuarantineRecord,
+                SyncCursor,
+                RecordLink,
+                ObjectSetting,
+            ):
                 s.exec(delete(table).where(col(table.integration) == name))
             kind = s.get(Integration, name).kind
             s.exec(delete(Integration).where(col(Integration.name) == name))

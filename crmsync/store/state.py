@@ -12,7 +12,16 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from crmsync.models import CS_MODELS, Conflict, QuarantineRecord, RecordLink, SyncCursor, SyncRun, utcnow
+from crmsync.models import (
+    CS_MODELS,
+    BackfillWindow,
+    Conflict,
+    QuarantineRecord,
+    RecordLink,
+    SyncCursor,
+    SyncRun,
+    utcnow,
+)
 from crmsync.store.engine import session
 from crmsync.store.types import PARENT_SYNCED, PullBatch, PushBatch, Scope
 from crmsync.store.writes import write_cursor, write_links, write_quarantine
@@ -159,6 +168,23 @@ class SyncState:
                     .limit(limit)
                 )
             )
+
+    # --- backfill windows ---------------------------------------------------------------------
+
+    def completed_windows(self, integration: str, cs_object: str) -> set[tuple[datetime, datetime]]:
+        """The (start, end) of the backfill windows of this object that completed."""
+        with session(self.engine) as s:
+            rows = s.exec(
+                select(BackfillWindow.start, BackfillWindow.end).where(
+                    BackfillWindow.integration == integration, BackfillWindow.cs_object == cs_object
+                )
+            )
+            return {(start, end) for start, end in rows}
+
+    def complete_window(self, integration: str, cs_object: str, start: datetime, end: datetime) -> None:
+        """Record that a backfill window completed (right after its last chunk's commit)."""
+        with session(self.engine) as s:
+            s.merge(BackfillWindow(integration=integration, cs_object=cs_object, start=start, end=end))
 
     # --- chunk commits -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from crmsync.models import Integration, ObjectSetting
     from crmsync.store import Store
     from crmsync.store.types import Scope
+    from crmsync.sync.preview import PreviewReport
 
 Progress = Callable[[str, str, int], None]  # (label, phase, records done in this step)
 
@@ -33,6 +34,7 @@ class RunContext:
     plan: ObjectPlan
     connector_factory: Callable[[], Connector]
     progress: Progress | None = None
+    preview: PreviewReport | None = None  # set: a dry run that writes nothing (crmsync.sync.preview)
     _connector: Connector | None = field(default=None, repr=False)
 
     @property

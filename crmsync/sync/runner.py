@@ -48,7 +48,8 @@ def pull_object(ctx: RunContext, steps: Steps, run_id: str, window: Window | Non
         if not chunk.more:
             break
     counts.parked -= steps.link_parked(ctx)
-    counts.deleted += steps.apply_deletes(ctx)
+    if window is None:  # deletions follow their own cursor: the incremental sync's job, not a backfill's
+        counts.deleted += steps.apply_deletes(ctx)
     return counts
 
 
@@ -95,7 +96,9 @@ def run_object(
     if reason:
         return {"object": ctx.plan.cs_object, "status": reason}
     run_id = uuid.uuid4().hex
-    ctx.store.state.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
+    ledger = ctx.store.state if ctx.preview is None else None  # a preview writes no run ledger
+    if ledger:
+        ledger.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
     pulled, pushed = PullCounts(), PushCounts()
     try:
         if ctx.plan.pull_fields:
@@ -103,10 +106,12 @@ def run_object(
         if ctx.plan.push_fields and window is None:  # a backfill re-pulls; it never pushes
             pushed = push_object(ctx, steps, run_id)
     except Exception as exc:
-        ctx.store.state.finish_run(run_id, "failed", {}, message=_one_line(exc))
+        if ledger:
+            ledger.finish_run(run_id, "failed", {}, message=_one_line(exc))
         raise
     counts = summarize(pulled, pushed)
-    ctx.store.state.finish_run(run_id, "completed", counts)
+    if ledger:
+        ledger.finish_run(run_id, "completed", counts)
     return {
         "object": ctx.plan.cs_object,
         "external_object": ctx.plan.external_object,

@@ -91,6 +91,56 @@ def pull_status(request: Request, name: str) -> JSONResponse:
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
+@router.get("/i/{name:path}/preview")
+def preview(request: Request, name: str, cs_object: str | None = None) -> Response:
+    """Item 9, sync preview: what a sync would do on each side, as tables; it writes nothing."""
+    from crmsync.sync.preview import diff_rows, summary_rows
+
+    try:
+        result = page.preview(_store(request), name, cs_object or None)
+    except CrmsyncError as exc:
+        return _views(request).message("Preview not possible", str(exc), 400)
+    counts = ["object", "side", "status", "create", "update", "unchanged", "quarantine", "conflict"]
+    rejected = [{"object": o["cs_object"], **r} for o in result["objects"] for r in o["rejected_options"]]
+    tables = [
+        ("What a sync would do", counts, summary_rows(result)),
+        (
+            "Field changes (first 50 per object and side)",
+            ["object", "side", "change", "record", "field", "old", "new"],
+            diff_rows(result),
+        ),
+        ("Values the CRM's options would reject", ["object", "record", "reason"], rejected),
+    ]
+    return _item9(request, name, f"{name}: sync preview", tables, "Nothing was written anywhere.")
+
+
+@router.get("/i/{name:path}/fields")
+def import_fields(request: Request, name: str, cs_object: str = "clients") -> Response:
+    """Item 9, import: the CRM object's fields from its live API, with their exact-case options."""
+    try:
+        result = page.fields(_store(request), name, cs_object)
+    except CrmsyncError as exc:
+        return _views(request).message("Import not possible", str(exc), 400)
+    rows = [
+        {**f, "options": ", ".join(f["options"]), "mapped": "yes" if f["mapped"] else ""}
+        for f in result["fields"]
+    ]
+    caption = f"{result['external_object']} fields for {cs_object}"
+    note = f"Add the unmapped ones as commented suggestions: crmsync fields {name} {cs_object} --write"
+    return _item9(
+        request,
+        name,
+        f"{name}: import fields",
+        [(caption, ["name", "label", "type", "options", "mapped"], rows)],
+        note,
+    )
+
+
+def _item9(request: Request, name: str, title: str, tables: list, note: str) -> Response:
+    back = integration_path(name) + "#item-9"
+    return _views(request).render("item9.html", title=title, tables=tables, note=note, back=back, name=name)
+
+
 @router.get("/i/{name:path}")
 def integration(request: Request, name: str, saved: str | None = None) -> Response:
     """The configuration page of one integration."""

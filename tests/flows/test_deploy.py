@@ -14,6 +14,9 @@ def test_desired_deployments_follow_settings(crmsync_home):
     store.settings.set_direction("hubspot", "subscriptions", "disabled")
     specs = {spec.full_name: spec for spec in desired_deployments(store)}
     assert sorted(specs) == [
+        "crmsync-backfill/hubspot-clients-backfill",
+        "crmsync-backfill/hubspot-contacts-backfill",
+        "crmsync-backfill/hubspot-subscriptions-backfill",
         "crmsync-integration/hubspot",
         "crmsync-object/hubspot-clients",
         "crmsync-object/hubspot-contacts",
@@ -22,6 +25,10 @@ def test_desired_deployments_follow_settings(crmsync_home):
     assert specs["crmsync-integration/hubspot"].interval_seconds == 900
     assert specs["crmsync-object/hubspot-subscriptions"].paused
     assert not specs["crmsync-object/hubspot-clients"].paused
+    backfill = specs["crmsync-backfill/hubspot-clients-backfill"]
+    assert backfill.interval_seconds is None  # a backfill is never scheduled
+    assert backfill.parameters == {"integration": "hubspot", "cs_object": "clients"}
+    assert "backfill" in backfill.tags
     store.settings.set_enabled("hubspot", False)
     assert all(spec.paused for spec in desired_deployments(store))
 
@@ -37,7 +44,7 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
 
     with get_client(sync_client=True) as client:
         deployments = {d.name: d for d in client.read_deployments() if "crmsync" in (d.tags or [])}
-    assert len(deployments) == 8
+    assert len(deployments) == 14
     hubspot = deployments["hubspot"]
     assert [s.schedule.interval.total_seconds() for s in hubspot.schedules] == [1800]
     assert not hubspot.paused
@@ -46,11 +53,14 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
     assert all(d.global_concurrency_limit.limit == 1 for d in deployments.values())
 
     page.delete(store, "salesforce-eu")
-    assert len(remove_deployments("salesforce-eu")) == 4  # what `crmsync delete` does with a server
+    assert len(remove_deployments("salesforce-eu")) == 7  # what `crmsync delete` does with a server
     reconcile(store)
     with get_client(sync_client=True) as client:
         names = {d.name for d in client.read_deployments() if "crmsync" in (d.tags or [])}
-    assert names == {"hubspot", "hubspot-clients", "hubspot-contacts", "hubspot-subscriptions"}
+    objects = ("clients", "contacts", "subscriptions")
+    assert names == {"hubspot"} | {f"hubspot-{o}" for o in objects} | {
+        f"hubspot-{o}-backfill" for o in objects
+    }
 
 
 def _ours(client) -> dict:

@@ -148,14 +148,12 @@ def test_fields_show_mapped_and_effective_directions_and_why(client, store):
     assert "All sync of this integration is paused." in shown
 
 
-def test_item_9_says_what_is_not_built_yet(client, monkeypatch):
+def test_item_9_offers_import_and_preview(client):
     shown = client.get("/i/hubspot").text
     assert "Import/Sync Fields/Sync Preview" in shown
-    assert shown.count("Not available yet") == 2
-    monkeypatch.setattr(page, "fields", lambda *args: None, raising=False)
-    shown = client.get("/i/hubspot").text
-    assert shown.count("Not available yet") == 1
+    assert shown.count("Not available yet") == 0
     assert "<code>crmsync fields hubspot</code>" in shown
+    assert 'action="/i/hubspot/fields"' in shown and 'action="/i/hubspot/preview"' in shown
 
 
 def test_the_case_warning_shows_where_a_two_way_value_map_meets_hubspot(client):
