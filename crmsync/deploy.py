@@ -20,9 +20,11 @@ from crmsync.store import Store
 
 INTEGRATION_FLOW = "crmsync-integration"
 OBJECT_FLOW = "crmsync-object"
+AUDIT_FLOW = "crmsync-audit"
 ENTRYPOINTS = {
     INTEGRATION_FLOW: "flows/sync.py:sync_integration",
     OBJECT_FLOW: "flows/sync.py:sync_object",
+    AUDIT_FLOW: "flows/audit.py:audit_integration",
 }
 TAG = "crmsync"
 
@@ -74,7 +76,20 @@ def desired_deployments(store: Store) -> list[DeploymentSpec]:
                     tags=(TAG, integration.name),
                 )
             )
+        specs.append(_audit_spec(integration.name, integration.enabled))
     return specs
+
+
+def _audit_spec(integration: str, enabled: bool) -> DeploymentSpec:
+    """The parity audit: no schedule by default (give it its own in Prefect), paused with the toggle."""
+    return DeploymentSpec(
+        flow=AUDIT_FLOW,
+        name=f"{integration}-audit",
+        parameters={"integration": integration},
+        interval_seconds=None,
+        paused=not enabled,
+        tags=(TAG, integration),
+    )
 
 
 def _require_server() -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from crmsync import config
 from crmsync.settings import skip_reason
 from crmsync.sync import pull, push
 from crmsync.sync.counts import PullCounts, PushCounts
@@ -94,6 +95,7 @@ def run_object(
     if reason:
         return {"object": ctx.plan.cs_object, "status": reason}
     run_id = uuid.uuid4().hex
+    ctx.store.state.prune_history(config.history_days())  # history stays bounded
     ctx.store.state.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
     pulled, pushed = PullCounts(), PushCounts()
     try:

@@ -14,6 +14,7 @@ def test_desired_deployments_follow_settings(crmsync_home):
     store.settings.set_direction("hubspot", "subscriptions", "disabled")
     specs = {spec.full_name: spec for spec in desired_deployments(store)}
     assert sorted(specs) == [
+        "crmsync-audit/hubspot-audit",
         "crmsync-integration/hubspot",
         "crmsync-object/hubspot-clients",
         "crmsync-object/hubspot-contacts",
@@ -37,7 +38,7 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
 
     with get_client(sync_client=True) as client:
         deployments = {d.name: d for d in client.read_deployments() if "crmsync" in (d.tags or [])}
-    assert len(deployments) == 8
+    assert len(deployments) == 10
     hubspot = deployments["hubspot"]
     assert [s.schedule.interval.total_seconds() for s in hubspot.schedules] == [1800]
     assert not hubspot.paused
@@ -46,8 +47,14 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
     assert all(d.global_concurrency_limit.limit == 1 for d in deployments.values())
 
     page.delete(store, "salesforce-eu")
-    assert len(remove_deployments("salesforce-eu")) == 4  # what `crmsync delete` does with a server
+    assert len(remove_deployments("salesforce-eu")) == 5  # what `crmsync delete` does with a server
     reconcile(store)
     with get_client(sync_client=True) as client:
         names = {d.name for d in client.read_deployments() if "crmsync" in (d.tags or [])}
-    assert names == {"hubspot", "hubspot-clients", "hubspot-contacts", "hubspot-subscriptions"}
+    assert names == {
+        "hubspot",
+        "hubspot-clients",
+        "hubspot-contacts",
+        "hubspot-subscriptions",
+        "hubspot-audit",
+    }
