@@ -3,6 +3,10 @@ re-queues it so that the next normal sync (``sync_integration``) repairs it."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
@@ -32,6 +36,15 @@ def _drift(result: dict) -> dict[str, set]:
                 (obj["object"], row["cs_id"], row["external_id"], row["field"])
             )
     return found
+
+
+def _artifact(key: str) -> str:
+    """The latest table artifact under ``key`` on the Prefect test server, as its raw data."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        artifacts = [a for a in client.read_artifacts() if a.key == key and a.type == "table"]
+    return str(max(artifacts, key=lambda a: a.created).data)
 
 
 def _remove_in_crm(crm, cs_object: str, external_id: str) -> None:
@@ -93,10 +106,23 @@ def test_audit_finds_planted_drift_and_the_next_sync_repairs_it(crm):
     found = audit_flow(crm.kind)  # the flow: both sides read in full, a table artifact
     assert _drift(found) == planted
     d = next(iter(planted["cs_unlinked"]))[1]
+    assert "linked, but the ClientSuccess record is gone" in _artifact(f"crmsync-audit-{crm.kind}")
     assert _links(store, "clients").get(d) is None  # reporting changes nothing
 
-    repaired = audit_integration(store, crm.kind, fix=True)
-    assert repaired["objects"][0]["repaired"]["fields_reset"] == 3
+    cli = subprocess.run(
+        [sys.executable, "-m", "crmsync", "audit", crm.kind, "--repair", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr
+    repaired = json.loads(cli.stdout)
+    assert _drift(repaired) == planted
+    fixed = {obj["object"]: obj["repaired"] for obj in repaired["objects"]}
+    assert (fixed["clients"]["links_deleted"], fixed["clients"]["fields_reset"]) == (0, 3)
+    assert fixed["clients"]["requeued_pull"] >= 1 and fixed["clients"]["requeued_push"] >= 1  # the lost link
+    assert (fixed["contacts"]["links_deleted"], fixed["contacts"]["requeued_push"]) == (1, 1)  # re-created
+    assert (fixed["subscriptions"]["links_deleted"], fixed["subscriptions"]["requeued_pull"]) == (1, 1)
     with store.session() as s:
         requeued = {q.record_key for q in s.exec(select(QuarantineRecord)) if q.rule == "audit_requeue"}
     assert str(d) in requeued
