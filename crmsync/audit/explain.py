@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from crmsync.audit.sides import crm_fields, crm_frame, read_cs
 from crmsync.audit.verdict import FieldValues, RecordState, direction_row, verdict
 from crmsync.errors import CrmsyncError
-from crmsync.models import CS_MODELS, QuarantineRecord, RecordEvent, RecordLink
+from crmsync.models import CS_MODELS, QuarantineRecord, RecordEvent, RecordLink, SyncRun
 from crmsync.store.state import in_scope
 
 if TYPE_CHECKING:
@@ -160,10 +160,13 @@ def quarantine_entries(
 def history(store: Store, plan: ObjectPlan, cs_id: int | None, external_id: str | None) -> list[dict]:
     """The runs that pulled or pushed the record: each event with the values written, oldest first."""
     e = RecordEvent
-    mine = sa.or_(e.cs_id == cs_id if cs_id is not None else sa.false(), e.external_id == external_id)
-    columns = [e.at, e.run_id, e.direction, e.action, e.values]
-    statement = sa.select(*columns).where(
-        e.integration == plan.integration, e.cs_object == plan.cs_object, mine
+    ids = [e.cs_id == cs_id] if cs_id is not None else []
+    ids += [e.external_id == external_id] if external_id is not None else []
+    columns = [e.at, e.run_id, SyncRun.mode, SyncRun.flow_run_id, e.direction, e.action, e.values]
+    statement = (
+        sa.select(*columns)
+        .outerjoin(SyncRun, SyncRun.id == e.run_id)
+        .where(e.integration == plan.integration, e.cs_object == plan.cs_object, sa.or_(sa.false(), *ids))
     )
     with store.engine.connect() as conn:
         return [dict(row._mapping) for row in conn.execute(statement.order_by(e.at, e.id))]

@@ -35,7 +35,9 @@ def explain(
         highlight=False,
     )
     render.console.print(_fields_table(result["fields"]))
-    render.console.print(_rows_table("History", result["history"], ["at", "direction", "action", "values"]))
+    render.console.print(
+        _rows_table("History", result["history"], ["at", "mode", "direction", "action", "values"])
+    )
     if result["quarantine"]:
         columns = ["direction", "rule", "reason", "last_seen_at", "replayed_at"]
         render.console.print(_rows_table("Quarantine", result["quarantine"], columns))
