@@ -67,3 +67,13 @@ def mapping_path(integration: str) -> Path:
 def default_mapping_path(kind: str) -> Path:
     """The shipped default field mappings of a kind (``mappings/<kind>.yaml``)."""
     return default_mappings_dir() / f"{kind}.yaml"
+
+
+def history_days() -> int:
+    """How many days of per-record history runs keep (``CRMSYNC_HISTORY_DAYS``, default 90)."""
+    from crmsync.errors import ConfigError
+
+    raw = os.environ.get("CRMSYNC_HISTORY_DAYS") or "90"
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"CRMSYNC_HISTORY_DAYS {raw!r} is not a positive number of days")
+    return int(raw)

@@ -24,10 +24,12 @@ from crmsync.store.engine import describe
 INTEGRATION_FLOW = "crmsync-integration"
 OBJECT_FLOW = "crmsync-object"
 BACKFILL_FLOW = "crmsync-backfill"
+AUDIT_FLOW = "crmsync-audit"
 ENTRYPOINTS = {
     INTEGRATION_FLOW: "flows/sync.py:sync_integration",
     OBJECT_FLOW: "flows/sync.py:sync_object",
     BACKFILL_FLOW: "flows/backfill.py:backfill",
+    AUDIT_FLOW: "flows/audit.py:audit_integration",
 }
 TAG = "crmsync"
 
@@ -80,6 +82,7 @@ def desired_deployments(store: Store) -> list[DeploymentSpec]:
                 )
             )
             specs.append(_backfill_spec(integration, setting.cs_object, setting.direction))
+        specs.append(_audit_spec(integration.name, integration.enabled))
     return specs
 
 
@@ -92,6 +95,18 @@ def _backfill_spec(integration: Any, cs_object: str, direction: str) -> Deployme
         interval_seconds=None,
         paused=skip_reason(integration.enabled, direction) is not None,
         tags=(TAG, integration.name, cs_object, "backfill"),
+    )
+
+
+def _audit_spec(integration: str, enabled: bool) -> DeploymentSpec:
+    """The parity audit: no schedule by default (give it its own in Prefect), paused with the toggle."""
+    return DeploymentSpec(
+        flow=AUDIT_FLOW,
+        name=f"{integration}-audit",
+        parameters={"integration": integration},
+        interval_seconds=None,
+        paused=not enabled,
+        tags=(TAG, integration),
     )
 
 

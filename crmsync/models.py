@@ -263,3 +263,24 @@ class BackfillWindow(SQLModel, table=True):
     start: datetime = Field(primary_key=True, sa_type=UTCDateTime)
     end: datetime = Field(primary_key=True, sa_type=UTCDateTime)
     completed_at: datetime = _created()
+
+
+class RecordEvent(SQLModel, table=True):
+    """One thing a run did to one record: the per-record history that ``crmsync explain`` reads."""
+
+    __tablename__ = "record_events"
+    __table_args__ = (
+        sa.Index("ix_record_events_cs", "integration", "cs_object", "cs_id"),
+        sa.Index("ix_record_events_external", "integration", "cs_object", "external_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: str | None = Field(default=None, max_length=64)
+    integration: str = Field(max_length=64, **_INTEGRATION_FK)
+    cs_object: str = Field(max_length=32)
+    cs_id: int | None = None
+    external_id: str | None = Field(default=None, max_length=64)
+    direction: str = Field(max_length=8)  # pull or push
+    action: str = Field(max_length=16)  # created, updated, conflict, quarantined, replayed
+    values: dict[str, Any] = _json()
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)

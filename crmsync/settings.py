@@ -107,6 +107,15 @@ def why_overridden(
     return "the integration is paused" if not enabled else _OBJECT_LIMITS[obj]
 
 
+def deciding_level(
+    enabled: bool, object_direction: ObjectDirection | str, field_direction: FieldDirection | str
+) -> str:
+    """Which level of the hierarchy decided a field's effective direction: the highest that overrides it."""
+    if why_overridden(enabled, object_direction, field_direction) is None:
+        return "field mapping"
+    return "global toggle" if skip_reason(enabled, "push-pull") else "object direction"
+
+
 # --- pull schedule (item 5) -------------------------------------------------------------
 
 SCHEDULES: dict[str, int | None] = {"manual": None, "5m": 5, "10m": 10, "15m": 15, "30m": 30, "60m": 60}

@@ -11,6 +11,7 @@ from crmsync.settings import (
     Effective,
     FieldDirection,
     ObjectDirection,
+    deciding_level,
     effective_direction,
     next_pull_at,
     schedule_label,
@@ -99,3 +100,13 @@ def test_why_overridden_names_the_level_that_overrides(case, expected):
                 "pull": "the object is pull only",
             }[obj]
         )
+
+
+@pytest.mark.parametrize(("case", "expected"), sorted(TABLE.items(), key=str))
+def test_deciding_level_names_the_level_of_the_hierarchy_that_decided(case, expected):
+    enabled, obj, fld = case
+    level = deciding_level(enabled, obj, fld)
+    if expected == fld:
+        assert level == "field mapping"
+    else:
+        assert level == ("global toggle" if not enabled else "object direction")

@@ -150,15 +150,3 @@ def _run_backfill(
                 return backfill_flow(integration, cs_object, start, end, window)
         finally:
             set_window_hook(None)
-
-
-def check_remote(store: Any) -> None:
-    """``mappings check --remote``: one line per mapped field or value-map target the CRM rejects."""
-    from crmsync.fields import remote_problems
-
-    problems = [line for row in store.settings.integrations() for line in remote_problems(store, row.name)]
-    for line in problems:
-        render.err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
-    if problems:
-        raise typer.Exit(1)
-    render.console.print("ok    the mapped fields and value maps match the live CRMs", markup=False)

@@ -191,8 +191,6 @@ def mappings_check(
     if not all(row["ok"] for row in results):
         raise typer.Exit(1)
     if remote:
-        from crmsync.cli.item9_commands import check_remote
-
         check_remote(open_store())
 
 
@@ -239,3 +237,15 @@ def delete(
         for line in remove_deployments(integration):
             render.console.print(f"deployment {line}", highlight=False, markup=False)
     render.console.print(f"Deleted integration [cyan]{escape(integration)}[/]. It cannot be undone.")
+
+
+def check_remote(store: Any) -> None:
+    """``mappings check --remote``: one line per mapped field or value-map target the CRM rejects."""
+    from crmsync.fields import remote_problems
+
+    problems = [line for row in store.settings.integrations() for line in remote_problems(store, row.name)]
+    for line in problems:
+        render.err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+    render.console.print("ok    the mapped fields and value maps match the live CRMs", markup=False)

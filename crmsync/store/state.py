@@ -23,6 +23,7 @@ from crmsync.models import (
     utcnow,
 )
 from crmsync.store.engine import session
+from crmsync.store.events import prune_events, pull_events, push_events, write_events
 from crmsync.store.types import PARENT_SYNCED, PullBatch, PushBatch, Scope
 from crmsync.store.writes import write_cursor, write_links, write_quarantine
 
@@ -186,6 +187,11 @@ class SyncState:
         with session(self.engine) as s:
             s.merge(BackfillWindow(integration=integration, cs_object=cs_object, start=start, end=end))
 
+    def prune_history(self, days: int) -> int:
+        """Forget per-record history older than ``days`` (one DELETE); returns the rows removed."""
+        with session(self.engine) as s:
+            return prune_events(s, utcnow(), days)
+
     # --- chunk commits -----------------------------------------------------------------------
 
     def apply_pull(self, scope: Scope, batch: PullBatch, run_id: str) -> list[int]:
@@ -219,7 +225,8 @@ class SyncState:
                     [{"_id": u["id"], **{f"_v_{n}": u[n] for n in names}} for u in batch.updates],
                 )
             write_links(s, scope, batch.new_links, batch.link_updates, now)
-            write_quarantine(s, scope, "pull", batch.quarantine, batch.loaded_keys, run_id, now)
+            replayed = write_quarantine(s, scope, "pull", batch.quarantine, batch.loaded_keys, run_id, now)
+            write_events(s, scope, "pull", pull_events(batch, created, replayed), run_id, now)
             for conflict in batch.conflicts:
                 s.add(
                     Conflict(
@@ -236,7 +243,8 @@ class SyncState:
         now = utcnow()
         with session(self.engine) as s:
             write_links(s, scope, batch.new_links, batch.link_updates, now)
-            write_quarantine(s, scope, "push", batch.quarantine, batch.loaded_keys, run_id, now)
+            replayed = write_quarantine(s, scope, "push", batch.quarantine, batch.loaded_keys, run_id, now)
+            write_events(s, scope, "push", push_events(batch, replayed), run_id, now)
             if batch.cursor:
                 write_cursor(s, scope, "push", batch.cursor)
 

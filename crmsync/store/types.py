@@ -26,7 +26,8 @@ class PullBatch:
     creates: list[dict[str, Any]] = field(default_factory=list)  # CS values; "_link" holds the link fields
     updates: list[dict[str, Any]] = field(default_factory=list)  # {"id": cs_id, field: value, ...}
     new_links: list[dict[str, Any]] = field(default_factory=list)
-    link_updates: list[dict[str, Any]] = field(default_factory=list)  # {"cs_id", "synced_values", ...}
+    # {"cs_id", "external_id", "synced_values", "parent_external_id"}
+    link_updates: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)  # record_key, raw, reason, rule
     loaded_keys: list[str] = field(default_factory=list)  # quarantined earlier, loaded now: replayed
@@ -44,3 +45,4 @@ class PushBatch:
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     loaded_keys: list[str] = field(default_factory=list)
     cursor: tuple[datetime, str] | None = None
+    sent: dict[str, dict[str, Any]] = field(default_factory=dict)  # CS id -> the values written

@@ -87,8 +87,8 @@ def write_quarantine(
     loaded_keys: list[str],
     run_id: str,
     now: datetime,
-) -> None:
-    """Upsert quarantined records and mark as replayed those that loaded this time."""
+) -> list[str]:
+    """Upsert quarantined records and mark as replayed those that loaded this time (their keys)."""
     owner = {"integration": scope.integration, "cs_object": scope.cs_object, "direction": direction}
     _upsert(
         s,
@@ -107,18 +107,21 @@ def write_quarantine(
         ["integration", "cs_object", "direction", "record_key"],
         ["raw", "reason", "rule", "run_id", "last_seen_at", "replayed_at"],
     )
-    if loaded_keys:
-        s.exec(
-            sa.update(QuarantineRecord)
-            .where(
-                QuarantineRecord.integration == scope.integration,
-                QuarantineRecord.cs_object == scope.cs_object,
-                QuarantineRecord.direction == direction,
-                col(QuarantineRecord.record_key).in_(loaded_keys),
-                col(QuarantineRecord.replayed_at).is_(None),
-            )
-            .values(replayed_at=now)
+    if not loaded_keys:
+        return []
+    replayed = s.exec(
+        sa.update(QuarantineRecord)
+        .where(
+            QuarantineRecord.integration == scope.integration,
+            QuarantineRecord.cs_object == scope.cs_object,
+            QuarantineRecord.direction == direction,
+            col(QuarantineRecord.record_key).in_(loaded_keys),
+            col(QuarantineRecord.replayed_at).is_(None),
         )
+        .values(replayed_at=now)
+        .returning(QuarantineRecord.record_key)
+    )
+    return [row[0] for row in replayed]
 
 
 def write_cursor(s: Session, scope: Scope, direction: str, position: tuple[datetime, str]) -> None:

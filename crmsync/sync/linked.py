@@ -176,13 +176,14 @@ def _link_rows(
             values[PARENT_SYNCED] = parent[0]
         link = {
             "cs_id": int(cs_id),
+            "external_id": eid,
             "synced_values": {**matched.synced(eid), **values},
             "parent_external_id": parent[1] if parent and parent[0] is None else None,
         }
         if eid in matched.links:
             updates.append(link)
         else:
-            new_links.append({**link, "external_id": eid})
+            new_links.append(link)
     return new_links, updates
 
 

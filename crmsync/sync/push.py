@@ -43,6 +43,7 @@ class PushChunk:
     links: dict[int, Any]  # CS id -> RecordLink
     read: int  # records read from the store for this chunk
     cursor: tuple[datetime, str] | None
+    settled: tuple[str, ...] = ()  # CS ids read with nothing to send: a retry of them is done
 
     @property
     def empty(self) -> bool:
@@ -116,6 +117,7 @@ def _changed(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cursor: Positio
         links=links,
         read=len(rows),
         cursor=cursor,
+        settled=tuple(str(int(i)) for i in rows.index[~wanted.to_numpy()]),
     )
 
 
@@ -223,8 +225,9 @@ def record_results(
         new_links=new_links,
         link_updates=link_updates,
         quarantine=quarantine,
-        loaded_keys=[r.key for r in accepted],
+        loaded_keys=[r.key for r in accepted] + list(chunk.settled),
         cursor=chunk.cursor,
+        sent=decided.sent,
     )
     created = sum(r.created for r in accepted)
     counts = PushCounts(
@@ -274,7 +277,12 @@ def _links(
             new_links.append({"cs_id": cs_id, "external_id": result.external_id, "synced_values": synced})
         else:
             updates.append(
-                {"cs_id": cs_id, "synced_values": synced, "parent_external_id": link.parent_external_id}
+                {
+                    "cs_id": cs_id,
+                    "external_id": link.external_id,
+                    "synced_values": synced,
+                    "parent_external_id": link.parent_external_id,
+                }
             )
     return new_links, updates
 

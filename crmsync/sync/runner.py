@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from crmsync import config
 from crmsync.settings import skip_reason
 from crmsync.sync import pull, push
 from crmsync.sync.counts import PullCounts, PushCounts
@@ -98,6 +99,7 @@ def run_object(
     run_id = uuid.uuid4().hex
     ledger = ctx.store.state if ctx.preview is None else None  # a preview writes no run ledger
     if ledger:
+        ledger.prune_history(config.history_days())  # history stays bounded
         ledger.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
     pulled, pushed = PullCounts(), PushCounts()
     try:

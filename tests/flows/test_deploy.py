@@ -14,6 +14,7 @@ def test_desired_deployments_follow_settings(crmsync_home):
     store.settings.set_direction("hubspot", "subscriptions", "disabled")
     specs = {spec.full_name: spec for spec in desired_deployments(store)}
     assert sorted(specs) == [
+        "crmsync-audit/hubspot-audit",
         "crmsync-backfill/hubspot-clients-backfill",
         "crmsync-backfill/hubspot-contacts-backfill",
         "crmsync-backfill/hubspot-subscriptions-backfill",
@@ -44,7 +45,7 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
 
     with get_client(sync_client=True) as client:
         deployments = {d.name: d for d in client.read_deployments() if "crmsync" in (d.tags or [])}
-    assert len(deployments) == 14
+    assert len(deployments) == 16
     hubspot = deployments["hubspot"]
     assert [s.schedule.interval.total_seconds() for s in hubspot.schedules] == [1800]
     assert not hubspot.paused
@@ -53,12 +54,12 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
     assert all(d.global_concurrency_limit.limit == 1 for d in deployments.values())
 
     page.delete(store, "salesforce-eu")
-    assert len(remove_deployments("salesforce-eu")) == 7  # what `crmsync delete` does with a server
+    assert len(remove_deployments("salesforce-eu")) == 8  # what `crmsync delete` does with a server
     reconcile(store)
     with get_client(sync_client=True) as client:
         names = {d.name for d in client.read_deployments() if "crmsync" in (d.tags or [])}
     objects = ("clients", "contacts", "subscriptions")
-    assert names == {"hubspot"} | {f"hubspot-{o}" for o in objects} | {
+    assert names == {"hubspot", "hubspot-audit"} | {f"hubspot-{o}" for o in objects} | {
         f"hubspot-{o}-backfill" for o in objects
     }
 
