@@ -32,6 +32,7 @@ T = TypeVar("T")
 # and never reach this table.
 ERRORS: ErrorTable = {
     urllib3.exceptions.HTTPError: ErrorResolution(Action.RETRY, FailureType.TRANSIENT),  # no answer
+    json.JSONDecodeError: ErrorResolution(Action.RETRY, FailureType.TRANSIENT),  # an answer cut short
     401: ErrorResolution(
         Action.FAIL, FailureType.AUTH, "HubSpot refused the access token (401) for {what}: {message}"
     ),
@@ -112,7 +113,8 @@ class HubSpotClient(ClientBase):
             reason = getattr(exc, "reason", None) or exc
             line = f"cannot reach HubSpot at {self.base_url} for {what}: {_short(reason)}"
             return Failure(line, cause=urllib3.exceptions.HTTPError)
-        return Failure(f"unexpected answer from HubSpot for {what}: {type(exc).__name__}: {exc}")
+        line = f"unexpected answer from HubSpot for {what}: {type(exc).__name__}: {exc}"
+        return Failure(line, cause=type(exc))
 
     def _client(self) -> HubSpot:
         if self._sdk is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
@@ -147,12 +147,21 @@ class HubSpotConnector:
             body = v4.BatchInputPublicFetchAssociationsBatchRequest(
                 inputs=[v4.PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
             )
-            response = self._client.call(f"read {obj} companies", api.get_page, obj, PARENT_OBJECT[obj], body)
+            # Read as raw JSON inside the retried call: the SDK turns a cut body into an empty answer.
+            response = self._client.call(
+                f"read {obj} companies",
+                _read_json,
+                api.get_page,
+                obj,
+                PARENT_OBJECT[obj],
+                body,
+                _preload_content=False,
+            )
             # Ids without a company come back as per-id errors (207): they simply have no parent.
-            for result in response.results:
-                parent = self._parent(obj, result.to)
+            for result in response.get("results") or []:
+                parent = self._parent(obj, result.get("to") or [])
                 if parent:
-                    parents[str(result._from.id)] = parent
+                    parents[str(result["from"]["id"])] = parent
         return parents
 
     def write(self, obj: str, requests: Sequence[WriteRequest]) -> list[WriteResult]:
@@ -190,11 +199,9 @@ class HubSpotConnector:
             )
             # The SDK makes the call (and raises on errors as usual), but its model layer parses two
             # datetimes per record with dateutil: half of a pull's time. The JSON is read directly.
-            raw = self._client.call(f"search {obj}", api.do_search, body, _preload_content=False)
-            try:
-                page = json.loads(raw.data)
-            finally:
-                raw.release_conn()
+            # The body is read and parsed inside the retried call: a dropped connection or cut JSON
+            # mid-body is a transient failure like any other, not the end of the run.
+            page = self._client.call(f"search {obj}", _read_json, api.do_search, body, _preload_content=False)
             hits = [
                 Hit(str(r["id"]), self._modified_ms_raw(obj, r), dict(r.get("properties") or {}))
                 for r in page.get("results") or []
@@ -226,12 +233,12 @@ class HubSpotConnector:
         return list(dict.fromkeys([*fields, ID_PROPERTY, MODIFIED_PROPERTY[obj]]))
 
     @staticmethod
-    def _parent(obj: str, targets: Sequence[Any]) -> str | None:
+    def _parent(obj: str, targets: Sequence[dict[str, Any]]) -> str | None:
         primary = PRIMARY_COMPANY_TYPE[obj]
         for target in targets:
-            if any(t.type_id == primary for t in target.association_types or []):
-                return str(target.to_object_id)
-        ids = sorted((str(t.to_object_id) for t in targets), key=lambda i: (len(i), i))
+            if any(t.get("typeId") == primary for t in target.get("associationTypes") or []):
+                return str(target["toObjectId"])
+        ids = sorted((str(t["toObjectId"]) for t in targets), key=lambda i: (len(i), i))
         return ids[0] if ids else None
 
     @staticmethod
@@ -249,6 +256,15 @@ class HubSpotConnector:
         if obj not in OBJECTS:
             raise ConnectorError(f"HubSpot object must be one of {', '.join(OBJECTS)}; got {obj!r}")
         return importlib.import_module(f"hubspot.crm.{obj}")
+
+
+def _read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Make an SDK call without its model layer and parse the answer's JSON body."""
+    raw = call(*args, **kwargs)
+    try:
+        return json.loads(raw.data)
+    finally:
+        raw.release_conn()
 
 
 def _utc(moment: datetime | None) -> datetime | None:
