@@ -240,3 +240,15 @@ class SyncRun(SQLModel, table=True):
     counts: dict[str, int] = _json()
     message: str | None = None
     flow_run_id: str | None = Field(default=None, max_length=64)
+
+
+class RunLock(SQLModel, table=True):
+    """Who is running one integration × object now: one writer at a time (see crmsync.store.locks)."""
+
+    __tablename__ = "run_locks"
+
+    lock_key: str = Field(primary_key=True, max_length=128)  # "<integration>:<cs_object>"
+    run_id: str = Field(max_length=64)
+    pid: int
+    host: str = Field(max_length=255)
+    acquired_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

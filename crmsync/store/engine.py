@@ -15,7 +15,7 @@ from sqlmodel import Session
 from crmsync import config
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"  # crmsync/migrations
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0005"
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from crmsync.models import CS_MODELS, Conflict, QuarantineRecord, RecordLink, SyncCursor, SyncRun, utcnow
 from crmsync.store.engine import session
 from crmsync.store.types import PARENT_SYNCED, PullBatch, PushBatch, Scope
-from crmsync.store.writes import write_cursor, write_links, write_quarantine
+from crmsync.store.writes import replay_linked, write_cursor, write_links, write_quarantine
 
 
 def in_scope(scope: Scope) -> tuple[sa.ColumnElement[bool], ...]:
@@ -95,6 +95,26 @@ class SyncState:
                 )
             )
 
+    def mark_crashed(self, integration: str, cs_object: str) -> int:
+        """Runs of this integration × object left ``running`` by a killed process: mark them crashed.
+
+        Called with the object's run lock held, so no run of it is really running.
+        """
+        with session(self.engine) as s:
+            return s.exec(
+                sa.update(SyncRun)
+                .where(
+                    SyncRun.integration == integration,
+                    SyncRun.cs_object == cs_object,
+                    SyncRun.status == "running",
+                )
+                .values(
+                    status="crashed",
+                    finished_at=utcnow(),
+                    message="the process running it ended without finishing (found by the next run)",
+                )
+            ).rowcount
+
     def finish_run(
         self, run_id: str, status: str, counts: dict[str, int], message: str | None = None
     ) -> None:
@@ -153,6 +173,7 @@ class SyncState:
                 )
             write_links(s, scope, batch.new_links, batch.link_updates, now)
             write_quarantine(s, scope, "pull", batch.quarantine, batch.loaded_keys, run_id, now)
+            replay_linked(s, scope, batch.new_links, now)
             for conflict in batch.conflicts:
                 s.add(
                     Conflict(
@@ -169,6 +190,7 @@ class SyncState:
         with session(self.engine) as s:
             write_links(s, scope, batch.new_links, batch.link_updates, now)
             write_quarantine(s, scope, "push", batch.quarantine, batch.loaded_keys, run_id, now)
+            replay_linked(s, scope, batch.new_links, now)
             if batch.cursor:
                 write_cursor(s, scope, "push", batch.cursor)
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from crmsync.settings import skip_reason
+from crmsync.store.locks import run_lock
 from crmsync.sync import pull, push
 from crmsync.sync.counts import PullCounts, PushCounts
 from crmsync.sync.report import summarize
@@ -94,7 +95,23 @@ def run_object(
     if reason:
         return {"object": ctx.plan.cs_object, "status": reason}
     run_id = uuid.uuid4().hex
-    ctx.store.state.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
+    # One writer per integration × object, whoever starts it (CLI, deployment, backfill).
+    with run_lock(ctx.store.engine, ctx.scope.integration, ctx.scope.cs_object, run_id):
+        ctx.store.state.mark_crashed(ctx.scope.integration, ctx.scope.cs_object)
+        ctx.store.state.start_run(
+            run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id
+        )
+        counts = _run_directions(ctx, steps, run_id, window)
+    return {
+        "object": ctx.plan.cs_object,
+        "external_object": ctx.plan.external_object,
+        "status": "completed",
+        **counts,
+    }
+
+
+def _run_directions(ctx: RunContext, steps: Steps, run_id: str, window: Window | None) -> dict[str, int]:
+    """Pull then push as the plan allows; the run ledger records how it ended."""
     pulled, pushed = PullCounts(), PushCounts()
     try:
         if ctx.plan.pull_fields:
@@ -106,12 +123,7 @@ def run_object(
         raise
     counts = summarize(pulled, pushed)
     ctx.store.state.finish_run(run_id, "completed", counts)
-    return {
-        "object": ctx.plan.cs_object,
-        "external_object": ctx.plan.external_object,
-        "status": "completed",
-        **counts,
-    }
+    return counts
 
 
 def _one_line(exc: BaseException) -> str:
