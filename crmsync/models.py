@@ -203,6 +203,7 @@ class QuarantineRecord(SQLModel, table=True):
     first_seen_at: datetime = _created()
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     replayed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a replay asked: retry from then
 
 
 class Conflict(SQLModel, table=True):

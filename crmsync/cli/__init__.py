@@ -20,9 +20,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-from crmsync.cli import run_commands, settings_commands, ui_command  # noqa: E402  - registers the commands
+from crmsync.cli import quarantine_commands, run_commands, settings_commands, ui_command  # noqa: E402  - registers the commands
 
-__all__ = ["app", "main", "run_commands", "settings_commands", "ui_command"]
+__all__ = ["app", "main", "quarantine_commands", "run_commands", "settings_commands", "ui_command"]
 
 
 def main() -> None:

@@ -100,11 +100,12 @@ def write_quarantine(
                 "first_seen_at": now,
                 "last_seen_at": now,
                 "replayed_at": None,
+                "due_at": None,
             }
             for row in rows
         ],
         ["integration", "cs_object", "direction", "record_key"],
-        ["raw", "reason", "rule", "run_id", "last_seen_at", "replayed_at"],
+        ["raw", "reason", "rule", "run_id", "last_seen_at", "replayed_at", "due_at"],
     )
     if loaded_keys:
         s.exec(

@@ -1,4 +1,4 @@
-"""A run killed with kill -9: the next run takes its lock over and marks it crashed, never leaves it running."""
+"""A run killed with kill -9: the next run takes its lock over and marks it crashed."""
 
 from __future__ import annotations
 

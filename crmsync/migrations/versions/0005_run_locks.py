@@ -1,4 +1,4 @@
-"""run locks: one writer per integration × object
+"""run locks (one writer per integration × object) and the quarantine's replay time
 
 Revision ID: 0005
 Revises: 0002
@@ -26,7 +26,11 @@ def upgrade() -> None:
         sa.Column("acquired_at", crmsync.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("lock_key"),
     )
+    with op.batch_alter_table("quarantine", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("due_at", crmsync.models.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("quarantine", schema=None) as batch_op:
+        batch_op.drop_column("due_at")
     op.drop_table("run_locks")
