@@ -28,3 +28,15 @@ def mapping_path(integration: str) -> Path:
 def default_mapping_path(kind: str) -> Path:
     """The shipped default field mappings of a kind (``mappings/<kind>.yaml``)."""
     return DEFAULT_MAPPINGS_DIR / f"{kind}.yaml"
+
+
+FLOW_TIMEOUT_SECONDS = 6 * 3600  # a run that takes longer is stuck: Prefect ends it as TimedOut
+
+
+def flow_timeout() -> float:
+    """The sync flows' timeout in seconds (``CRMSYNC_FLOW_TIMEOUT``, default 6 h), read when flows load."""
+    raw = os.environ.get("CRMSYNC_FLOW_TIMEOUT", "").strip()
+    try:
+        return float(raw) if raw else float(FLOW_TIMEOUT_SECONDS)
+    except ValueError:
+        return float(FLOW_TIMEOUT_SECONDS)  # a typo must not stop every flow from loading

@@ -15,6 +15,7 @@ from typing import Any
 
 from crmsync import config
 from crmsync.errors import CrmsyncError
+from crmsync.notify import ensure_failure_automation
 from crmsync.settings import SCHEDULES, skip_reason
 from crmsync.store import Store
 
@@ -124,6 +125,7 @@ def reconcile(store: Store) -> list[str]:
             if f"{flow_names[deployment.flow_id]}/{deployment.name}" not in wanted:
                 client.delete_deployment(deployment.id)
                 lines.append(f"{flow_names[deployment.flow_id]}/{deployment.name}: removed")
+    lines.append(ensure_failure_automation())
     return lines
 
 

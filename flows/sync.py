@@ -14,6 +14,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
+from crmsync.config import flow_timeout
 from crmsync.models import utcnow
 from crmsync.settings import skip_reason
 from crmsync.sync.context import RunContext, open_context
@@ -43,7 +44,7 @@ def _window(since: datetime | None, until: datetime | None) -> Window | None:
     return Window(since, until) if since else None
 
 
-@flow(name="crmsync-object", flow_run_name="{integration} · {cs_object}")
+@flow(name="crmsync-object", flow_run_name="{integration} · {cs_object}", timeout_seconds=flow_timeout())
 def sync_object(
     integration: str,
     cs_object: str,
@@ -59,7 +60,7 @@ def sync_object(
     return _run(open_context(Store(), integration, cs_object), _window(since, until))
 
 
-@flow(name="crmsync-integration", flow_run_name="{integration}")
+@flow(name="crmsync-integration", flow_run_name="{integration}", timeout_seconds=flow_timeout())
 def sync_integration(
     integration: str,
     objects: list[str] | None = None,

@@ -27,7 +27,7 @@ from crmsync.models import RunLock, utcnow
 
 POLL_SECONDS = 0.5
 DEFAULT_TIMEOUT = 60.0  # CRMSYNC_LOCK_TIMEOUT: how long a second run waits for the first
-DEFAULT_STALE = 6 * 3600.0  # CRMSYNC_LOCK_STALE: a SQLite lock this old is taken over (> flow timeout)
+DEFAULT_STALE = 7 * 3600.0  # CRMSYNC_LOCK_STALE: a SQLite lock this old is taken over (> flow timeout)
 
 
 class RunLocked(CrmsyncError):
