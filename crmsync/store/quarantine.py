@@ -37,9 +37,8 @@ def _open(integration: str, cs_object: str | None, direction: str | None = None)
     return where
 
 
-def due_keys(engine: sa.Engine, integration: str, cs_object: str, direction: str) -> list[str]:
-    """Keys of the quarantined records whose retry is due now (the list is small: not the hot path)."""
-    now = utcnow()
+def _retry_times(engine: sa.Engine, integration: str, cs_object: str, direction: str) -> list[tuple]:
+    """(key, last seen, next retry) of each open quarantine row of one object and direction."""
     columns = (
         QuarantineRecord.record_key,
         QuarantineRecord.first_seen_at,
@@ -48,7 +47,20 @@ def due_keys(engine: sa.Engine, integration: str, cs_object: str, direction: str
     )
     with session(engine) as s:
         rows = s.exec(select(*columns).where(*_open(integration, cs_object, direction))).all()
-    return [key for key, first, last, due in rows if next_retry(first, last, due) <= now]
+    return [(key, last, next_retry(first, last, due)) for key, first, last, due in rows]
+
+
+def due_keys(engine: sa.Engine, integration: str, cs_object: str, direction: str) -> list[str]:
+    """Keys of the quarantined records whose retry is due now (the list is small: not the hot path)."""
+    now = utcnow()
+    return [key for key, _, at in _retry_times(engine, integration, cs_object, direction) if at <= now]
+
+
+def held_back(engine: sa.Engine, integration: str, cs_object: str, direction: str) -> dict[str, datetime]:
+    """Quarantined records still backing off: key -> when last seen (a later change sends them anyway)."""
+    now = utcnow()
+    rows = _retry_times(engine, integration, cs_object, direction)
+    return {key: last for key, last, at in rows if at > now}
 
 
 def listing(engine: sa.Engine, integration: str, cs_object: str | None = None) -> list[dict[str, Any]]:

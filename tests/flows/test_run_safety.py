@@ -18,3 +18,20 @@ def test_a_killed_run_is_marked_crashed_by_the_next_run(crm, prefect_api):
     assert statuses[0] == ("clients", "crashed")
     assert "ended without finishing" in runs[0].message
     assert [status for _, status in statuses[1:]] == ["completed"] * 3
+
+
+def test_a_quiet_run_does_not_resend_a_quarantined_record_until_its_back_off_ends(crm):
+    from crmsync.models import Client
+    from crmsync.store import quarantine
+    from flows.sync import sync_integration
+
+    store = _connect(crm.kind)
+    with store.session() as s:
+        s.add(Client(name="Bad Status Client", domain="bad-status.example.net", status="Churned"))
+    assert sync_integration(crm.kind, ["clients"])["objects"][0]["quarantined"] == 1
+    crm.reset()
+    quiet = sync_integration(crm.kind, ["clients"])["objects"][0]
+    assert quiet["quarantined"] == 0  # backing off: not read, validated or sent again
+    assert crm.write_calls() == 0
+    assert quarantine.replay(store.engine, crm.kind, "clients") == 1
+    assert sync_integration(crm.kind, ["clients"])["objects"][0]["quarantined"] == 1  # retried, still bad
