@@ -107,6 +107,8 @@ class SyncState:
                     SyncRun.integration == integration,
                     SyncRun.cs_object == cs_object,
                     SyncRun.status == "running",
+                    # Runs that take the lock; a preview that does not could still be running.
+                    col(SyncRun.mode).in_(("sync", "backfill")),
                 )
                 .values(
                     status="crashed",
