@@ -77,3 +77,15 @@ def history_days() -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigError(f"CRMSYNC_HISTORY_DAYS {raw!r} is not a positive number of days")
     return int(raw)
+
+
+FLOW_TIMEOUT_SECONDS = 6 * 3600  # a run that takes longer is stuck: Prefect ends it as TimedOut
+
+
+def flow_timeout() -> float:
+    """The sync flows' timeout in seconds (``CRMSYNC_FLOW_TIMEOUT``, default 6 h), read when flows load."""
+    raw = os.environ.get("CRMSYNC_FLOW_TIMEOUT", "").strip()
+    try:
+        return float(raw) if raw else float(FLOW_TIMEOUT_SECONDS)
+    except ValueError:
+        return float(FLOW_TIMEOUT_SECONDS)  # a typo must not stop every flow from loading

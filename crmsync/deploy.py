@@ -17,6 +17,7 @@ from typing import Any
 
 from crmsync import config
 from crmsync.errors import CrmsyncError
+from crmsync.notify import ensure_failure_automation
 from crmsync.settings import SCHEDULES, skip_reason
 from crmsync.store import Store
 from crmsync.store.engine import describe
@@ -212,7 +213,10 @@ def reconcile(store: Store, dry_run: bool = False) -> list[str]:
         else:
             _apply(spec, env)
             lines.append(_describe(spec))
-    return lines + _leftovers(store, existing, {spec.full_name for spec in specs}, dry_run)
+    lines += _leftovers(store, existing, {spec.full_name for spec in specs}, dry_run)
+    if not dry_run:
+        lines.append(ensure_failure_automation())
+    return lines
 
 
 def remove_deployments(integration: str) -> list[str]:

@@ -214,6 +214,7 @@ class QuarantineRecord(SQLModel, table=True):
     first_seen_at: datetime = _created()
     last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     replayed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # a replay asked: retry from then
 
 
 class Conflict(SQLModel, table=True):
@@ -284,3 +285,15 @@ class RecordEvent(SQLModel, table=True):
     action: str = Field(max_length=16)  # created, updated, conflict, quarantined, replayed
     values: dict[str, Any] = _json()
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+
+
+class RunLock(SQLModel, table=True):
+    """Who is running one integration × object now: one writer at a time (see crmsync.store.locks)."""
+
+    __tablename__ = "run_locks"
+
+    lock_key: str = Field(primary_key=True, max_length=128)  # "<integration>:<cs_object>"
+    run_id: str = Field(max_length=64)
+    pid: int
+    host: str = Field(max_length=255)
+    acquired_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

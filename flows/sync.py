@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
+from crmsync.config import flow_timeout
 from crmsync.models import utcnow
 from crmsync.settings import skip_reason
 from crmsync.sync.context import RunContext, open_context
@@ -69,7 +70,7 @@ def _integration_run_name() -> str:
     return f"{flow_run.parameters['integration']} · {run_trigger()}"
 
 
-@flow(name="crmsync-object", flow_run_name=_object_run_name)
+@flow(name="crmsync-object", flow_run_name=_object_run_name, timeout_seconds=flow_timeout())
 def sync_object(integration: str, cs_object: str, trigger: str | None = None) -> dict[str, Any]:
     """One integration × object: pull changes from the CRM, then push ClientSuccess changes.
 
@@ -82,7 +83,7 @@ def sync_object(integration: str, cs_object: str, trigger: str | None = None) ->
         return _run(open_context(Store(), integration, cs_object), None)
 
 
-@flow(name="crmsync-integration", flow_run_name=_integration_run_name)
+@flow(name="crmsync-integration", flow_run_name=_integration_run_name, timeout_seconds=flow_timeout())
 def sync_integration(
     integration: str, objects: list[str] | None = None, trigger: str | None = None
 ) -> dict[str, Any]:

@@ -12,9 +12,25 @@ import os
 
 # Importing the command modules registers their commands. run_commands imports settings_commands
 # first, so --help lists the configuration page's commands before the ones that run work.
-from crmsync.cli import explain_commands, item9_commands, render, run_commands, settings_commands, ui_command
+from crmsync.cli import (
+    explain_commands,
+    item9_commands,
+    quarantine_commands,
+    render,
+    run_commands,
+    settings_commands,
+    ui_command,
+)
 
-__all__ = ["explain_commands", "item9_commands", "main", "run_commands", "settings_commands", "ui_command"]
+__all__ = [
+    "explain_commands",
+    "item9_commands",
+    "main",
+    "quarantine_commands",
+    "run_commands",
+    "settings_commands",
+    "ui_command",
+]
 
 
 def main() -> None:

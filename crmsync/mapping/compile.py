@@ -32,7 +32,7 @@ def canonical(series: pd.Series, kind: str) -> pd.Series:
     import pandas as pd
 
     if kind == "int":
-        return _nullable(pd.to_numeric(series, errors="coerce").round().astype("Int64"))
+        return _nullable(TRANSFORMS["to_int"](series))
     if kind == "number":
         return _nullable(pd.to_numeric(series, errors="coerce").astype("Float64").round(2))
     if kind == "date":
@@ -105,10 +105,56 @@ def unreadable(plan: ObjectPlan, external: pd.DataFrame, rows: pd.DataFrame) -> 
         raw = external.loc[rows.index, field.external]
         present = raw.notna() & (raw.astype("string").str.strip() != "")
         bad = present & rows[field.cs].isna() & reasons.isna()
-        reasons[bad] = (
-            f"{field.external} '" + raw[bad].astype(str) + f"' is not a valid {field.kind} for {field.cs}"
-        )
+        numeric = pd.to_numeric(raw, errors="coerce").notna()
+        what = numeric.map({True: " is out of range", False: f" is not a valid {field.kind}"})
+        reasons[bad] = f"{field.external} " + _shown(raw[bad]) + what[bad] + f" for {field.cs}"
     return reasons
+
+
+def _shown(values: pd.Series) -> pd.Series:
+    """Values quoted for a reason line: NUL made visible, at most 60 characters."""
+    text = values.astype(str).str.replace("\x00", "\\0", regex=False)
+    return "'" + text.where(text.str.len() <= 60, text.str.slice(0, 57) + "...") + "'"
+
+
+def storable(plan: ObjectPlan, rows: pd.DataFrame) -> pd.Series:
+    """A reason for each row holding a CS value its store column cannot hold (else NA).
+
+    PostgreSQL refuses NUL in text, numbers past a column's precision and strings past its
+    length, and refuses the whole chunk with them; so such a record is quarantined instead.
+    """
+    import pandas as pd
+
+    from crmsync.sync.plan import column_bounds
+
+    reasons = pd.Series(pd.NA, index=rows.index, dtype="object")
+    for field in plan.pull_fields:
+        values = rows[field.cs]
+        why = _unstorable(field.kind, field.cs, values, column_bounds(plan.cs_object, field.cs))
+        bad = why.notna() & reasons.isna()
+        reasons[bad] = f"{field.external} " + _shown(values[bad]) + why[bad]
+    return reasons
+
+
+def _unstorable(kind: str, name: str, values: pd.Series, limit: float | None) -> pd.Series:
+    """Why each value of one CS column cannot be stored in it (else NA), one column at a time."""
+    import pandas as pd
+
+    why = pd.Series(pd.NA, index=values.index, dtype="object")
+    if kind == "text":
+        text = values.astype("string")
+        if limit:
+            why[(text.str.len() > limit).fillna(False).astype(bool)] = (
+                f" is longer than the {limit} characters {name} holds"
+            )
+        nul = text.str.contains("\x00", regex=False).fillna(False).astype(bool)
+        why[nul] = f" contains a NUL character, which {name} cannot hold"
+    elif kind in ("int", "number") and limit:
+        numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+        why[(~(numbers.abs() < limit) & numbers.notna()).astype(bool)] = (
+            f" is out of range for {name} (its size must stay below {limit:.0f})"
+        )
+    return why
 
 
 def _resolve_options(

@@ -63,11 +63,15 @@ def to_decimal(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values, errors="coerce").astype("Float64")
 
 
+INT64_LIMIT = 2.0**63  # the first float a 64-bit integer cannot hold
+
+
 def to_int(values: pd.Series) -> pd.Series:
-    """Whole numbers (nullable); bad values -> missing."""
+    """Whole numbers (nullable); bad values, and values no 64-bit integer holds (1e20, inf) -> missing."""
     import pandas as pd
 
-    return pd.to_numeric(values, errors="coerce").round().astype("Int64")
+    numbers = pd.to_numeric(values, errors="coerce").astype("float64")
+    return numbers.where(numbers.abs() < INT64_LIMIT).round().astype("Int64")
 
 
 TRANSFORMS: dict[str, Transform] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import ssl
 import sys
 import threading
@@ -57,15 +58,24 @@ class Response:
     body: Any = None  # JSON-serialisable, or bytes/str sent as-is
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    cut: str = ""  # an injected fault: "reset" (connection dropped mid-body) or "json" (body cut short)
 
 
 @dataclass
 class Faults:
-    """Injected faults: every K-th counted request gets a 429 or a 5xx; latency is added to all."""
+    """Injected faults: every K-th counted request gets a 429 or a 5xx; latency is added to all.
+
+    ``cut_every``: every K-th answer of a route whose label starts with ``cut_only`` loses the
+    second half of its body, either by a dropped connection (``cut_mode`` "reset": the client
+    sees a short read) or by a short but complete answer ("json": the client sees broken JSON).
+    """
 
     rate_limit_every: int = 0
     error_every: int = 0
     latency_ms: float = 0.0
+    cut_every: int = 0
+    cut_mode: str = "reset"
+    cut_only: str = ""
 
 
 Route = tuple[str, re.Pattern[str], str, Callable[[Request], Response | Any]]
@@ -132,7 +142,17 @@ class App:
             result = fn(request)
         except HttpError as exc:
             return Response(exc.status, exc.body, exc.headers)
-        return result if isinstance(result, Response) else Response(200, result)
+        response = result if isinstance(result, Response) else Response(200, result)
+        return self._maybe_cut(response, label, seen)
+
+    def _maybe_cut(self, response: Response, label: str, seen: int) -> Response:
+        """Mark every ``cut_every``-th answer of the ``cut_only`` routes to lose half its body."""
+        faults = self.faults
+        if faults.cut_every and label.startswith(faults.cut_only) and seen % faults.cut_every == 0:
+            with self._lock:
+                self.counters[f"{label}:cut"] += 1
+            response.cut = faults.cut_mode
+        return response
 
     def _control(self, request: Request) -> Response:
         if request.path == "/__sandbox__/stats":
@@ -180,15 +200,23 @@ class _Handler(BaseHTTPRequestHandler):
             payload = body.encode()
         else:
             payload = json.dumps(body, default=str).encode()
+        declared = len(payload)
+        if response.cut:
+            payload = payload[: len(payload) // 2]
+            declared = declared if response.cut == "reset" else len(payload)
         self.send_response(response.status)
         if payload or response.status not in (204, 304):
             self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", str(declared))
         for key, value in response.headers.items():
             self.send_header(key, value)
         self.end_headers()
         if payload:
             self.wfile.write(payload)
+        if response.cut == "reset":  # the rest of the body never comes: drop the connection
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _handle
 

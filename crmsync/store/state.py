@@ -25,7 +25,7 @@ from crmsync.models import (
 from crmsync.store.engine import session
 from crmsync.store.events import prune_events, pull_events, push_events, write_events
 from crmsync.store.types import PARENT_SYNCED, PullBatch, PushBatch, Scope
-from crmsync.store.writes import write_cursor, write_links, write_quarantine
+from crmsync.store.writes import replay_linked, write_cursor, write_links, write_quarantine
 
 
 def in_scope(scope: Scope) -> tuple[sa.ColumnElement[bool], ...]:
@@ -110,6 +110,28 @@ class SyncState:
                     flow_run_id=flow_run_id,
                 )
             )
+
+    def mark_crashed(self, integration: str, cs_object: str) -> int:
+        """Runs of this integration × object left ``running`` by a killed process: mark them crashed.
+
+        Called with the object's run lock held, so no run of it is really running.
+        """
+        with session(self.engine) as s:
+            return s.exec(
+                sa.update(SyncRun)
+                .where(
+                    SyncRun.integration == integration,
+                    SyncRun.cs_object == cs_object,
+                    SyncRun.status == "running",
+                    # Runs that take the lock; a preview that does not could still be running.
+                    col(SyncRun.mode).in_(("sync", "backfill")),
+                )
+                .values(
+                    status="crashed",
+                    finished_at=utcnow(),
+                    message="the process running it ended without finishing (found by the next run)",
+                )
+            ).rowcount
 
     def finish_run(
         self, run_id: str, status: str, counts: dict[str, int], message: str | None = None
@@ -227,6 +249,7 @@ class SyncState:
             write_links(s, scope, batch.new_links, batch.link_updates, now)
             replayed = write_quarantine(s, scope, "pull", batch.quarantine, batch.loaded_keys, run_id, now)
             write_events(s, scope, "pull", pull_events(batch, created, replayed), run_id, now)
+            replay_linked(s, scope, batch.new_links, now)
             for conflict in batch.conflicts:
                 s.add(
                     Conflict(
@@ -245,6 +268,7 @@ class SyncState:
             write_links(s, scope, batch.new_links, batch.link_updates, now)
             replayed = write_quarantine(s, scope, "push", batch.quarantine, batch.loaded_keys, run_id, now)
             write_events(s, scope, "push", push_events(batch, replayed), run_id, now)
+            replay_linked(s, scope, batch.new_links, now)
             if batch.cursor:
                 write_cursor(s, scope, "push", batch.cursor)
 

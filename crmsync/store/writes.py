@@ -101,11 +101,12 @@ def write_quarantine(
                 "first_seen_at": now,
                 "last_seen_at": now,
                 "replayed_at": None,
+                "due_at": None,
             }
             for row in rows
         ],
         ["integration", "cs_object", "direction", "record_key"],
-        ["raw", "reason", "rule", "run_id", "last_seen_at", "replayed_at"],
+        ["raw", "reason", "rule", "run_id", "last_seen_at", "replayed_at", "due_at"],
     )
     if not loaded_keys:
         return []
@@ -143,3 +144,25 @@ def write_cursor(s: Session, scope: Scope, direction: str, position: tuple[datet
         ["integration", "cs_object", "external_object", "direction"],
         ["position_at", "position_id", "updated_at"],
     )
+
+
+def replay_linked(s: Session, scope: Scope, new_links: list[dict[str, Any]], now: datetime) -> None:
+    """Quarantined records that just got linked (a lost push answer found by its CS id) are replayed."""
+    keys = {
+        "push": [str(link["cs_id"]) for link in new_links if link.get("cs_id") is not None],
+        "pull": [str(link["external_id"]) for link in new_links if link.get("external_id")],
+    }
+    for direction, linked in keys.items():
+        if not linked:
+            continue
+        s.exec(
+            sa.update(QuarantineRecord)
+            .where(
+                QuarantineRecord.integration == scope.integration,
+                QuarantineRecord.cs_object == scope.cs_object,
+                QuarantineRecord.direction == direction,
+                col(QuarantineRecord.record_key).in_(linked),
+                col(QuarantineRecord.replayed_at).is_(None),
+            )
+            .values(replayed_at=now)
+        )

@@ -31,6 +31,25 @@ def cs_kind(cs_object: str, field: str) -> str:
     return "text"
 
 
+@cache
+def column_bounds(cs_object: str, field: str) -> float | int | None:
+    """What a CS column can hold: the length of a text column, the exclusive magnitude bound of a number."""
+    import sqlalchemy as sa
+
+    from crmsync.models import CS_MODELS
+
+    column_type = CS_MODELS[cs_object].__table__.columns[field].type
+    if isinstance(column_type, sa.BigInteger):
+        return 2**63 - 1
+    if isinstance(column_type, sa.Integer):
+        return 2**31  # PostgreSQL INTEGER: -2**31 .. 2**31 - 1
+    if isinstance(column_type, sa.Numeric):
+        if column_type.precision is None:
+            return None
+        return 10 ** (column_type.precision - (column_type.scale or 0))
+    return getattr(column_type, "length", None)
+
+
 @dataclass(frozen=True)
 class FieldPlan:
     """One field mapping with its effective direction and the kind of its CS values."""

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.base import Cursor
-from crmsync.mapping.compile import EXTERNAL_ID, MODIFIED_AT, records_frame, same, to_cs, unreadable
+from crmsync.mapping.compile import EXTERNAL_ID, MODIFIED_AT, records_frame, same, storable, to_cs, unreadable
 from crmsync.models import utcnow
 from crmsync.store.types import MODIFIED_SYNCED, PARENT_SYNCED, PullBatch
 from crmsync.sync.counts import PullCounts
@@ -249,11 +249,17 @@ def _drop_unreadable(
     """Move rows whose CRM values cannot be read as their CS type from ``rows`` to ``failures``."""
     import pandas as pd
 
-    bad = unreadable(plan, ext, rows).dropna()
-    if bad.empty:
+    unread = unreadable(plan, ext, rows)
+    unstorable = storable(plan, rows).where(unread.isna())
+    found = [
+        pd.DataFrame({"rule": rule, "reason": reasons.dropna()})
+        for rule, reasons in (("crm_value_type", unread), ("crm_value_unstorable", unstorable))
+        if reasons.notna().any()
+    ]
+    if not found:
         return rows, failures
-    failures = pd.concat([failures, pd.DataFrame({"rule": "crm_value_type", "reason": bad})])
-    return rows.drop(bad.index), failures
+    failures = pd.concat([failures, *found])
+    return rows.drop(failures.index.intersection(rows.index)), failures
 
 
 def _match(store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.DataFrame) -> Matched:

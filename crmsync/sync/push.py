@@ -87,6 +87,7 @@ def extract_chunk(
     if not rows.empty:
         last = rows.iloc[-1]
         cursor = (pd.Timestamp(last["updated_at"]).to_pydatetime(), str(int(last["id"])))
+        rows = _without_held_back(store, plan, rows)
     present = set(rows.index)
     extra = [i for i in retry_ids if i not in present]
     if extra:
@@ -94,6 +95,21 @@ def extract_chunk(
         retry.insert(0, "id", retry.index)
         rows = pd.concat([rows, retry])
     return _changed(store, plan, rows, cursor)
+
+
+def _without_held_back(store: Store, plan: ObjectPlan, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows less the quarantined records still backing off that did not change since (the overlap
+    window re-reads them on every quick run)."""
+    import pandas as pd
+
+    from crmsync.store import quarantine
+
+    held = quarantine.held_back(store.engine, plan.integration, plan.cs_object, "push")
+    if not held:
+        return rows
+    seen = pd.to_datetime(pd.Series(rows.index.astype(str), index=rows.index).map(held), utc=True)
+    unchanged = (pd.to_datetime(rows["updated_at"], utc=True) <= seen) & seen.notna()
+    return rows[~unchanged.to_numpy()]
 
 
 def _changed(store: Store, plan: ObjectPlan, rows: pd.DataFrame, cursor: Position | None) -> PushChunk:

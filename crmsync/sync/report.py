@@ -57,7 +57,9 @@ def markdown(integration: str, results: list[dict[str, Any]], reasons: list[str]
         "",
         "*extracted/created/updated/unchanged*: records pulled from the CRM; "
         "*pushed*: records written to it; "
-        "*quarantined*: kept aside with a reason (`crmsync quarantine`), retried next run.",
+        f"*quarantined*: kept aside with a reason; list them with `crmsync quarantine {integration}`. "
+        f"They are retried on a back-off or when they change; `crmsync quarantine {integration} --replay` "
+        "retries them at the next sync.",
     ]
     return "\n".join(lines)
 

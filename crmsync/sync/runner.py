@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from crmsync import config
 from crmsync.settings import skip_reason
+from crmsync.store import quarantine
+from crmsync.store.locks import run_lock
 from crmsync.sync import pull, push
 from crmsync.sync.counts import PullCounts, PushCounts
 from crmsync.sync.report import summarize
@@ -58,7 +60,9 @@ def push_object(ctx: RunContext, steps: Steps, run_id: str) -> PushCounts:
     """Push ClientSuccess changes in chunks: extract, validate, write to the CRM, commit."""
     counts = PushCounts()
     position = push.start_position(ctx.store.state.cursor(ctx.scope, "push"))
-    retry_ids = [int(key) for key in ctx.store.state.quarantined_keys(ctx.scope, "push")]
+    # Quarantined records are retried on their back-off (or when they change), not on every run.
+    due = quarantine.due_keys(ctx.store.engine, ctx.scope.integration, ctx.scope.cs_object, "push")
+    retry_ids = [int(key) for key in due]
     options = _LiveOptions(ctx, steps)
     while True:
         chunk = steps.extract_cs(ctx, position, retry_ids)
@@ -97,10 +101,27 @@ def run_object(
     if reason:
         return {"object": ctx.plan.cs_object, "status": reason}
     run_id = uuid.uuid4().hex
-    ledger = ctx.store.state if ctx.preview is None else None  # a preview writes no run ledger
-    if ledger:
-        ledger.prune_history(config.history_days())  # history stays bounded
-        ledger.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
+    if ctx.preview is not None:  # a preview writes nothing: no lock, no run ledger
+        counts = _run_directions(ctx, steps, run_id, window)
+    else:
+        # One writer per integration × object, whoever starts it (CLI, deployment, backfill).
+        with run_lock(ctx.store.engine, ctx.scope.integration, ctx.scope.cs_object, run_id):
+            state = ctx.store.state
+            state.mark_crashed(ctx.scope.integration, ctx.scope.cs_object)
+            state.prune_history(config.history_days())  # history stays bounded
+            state.start_run(run_id, ctx.scope, "backfill" if window else "sync", flow_run_id=flow_run_id)
+            counts = _run_directions(ctx, steps, run_id, window)
+    return {
+        "object": ctx.plan.cs_object,
+        "external_object": ctx.plan.external_object,
+        "status": "completed",
+        **counts,
+    }
+
+
+def _run_directions(ctx: RunContext, steps: Steps, run_id: str, window: Window | None) -> dict[str, int]:
+    """Pull then push as the plan allows; the run ledger (not a preview's) records how it ended."""
+    ledger = ctx.store.state if ctx.preview is None else None
     pulled, pushed = PullCounts(), PushCounts()
     try:
         if ctx.plan.pull_fields:
@@ -114,12 +135,7 @@ def run_object(
     counts = summarize(pulled, pushed)
     if ledger:
         ledger.finish_run(run_id, "completed", counts)
-    return {
-        "object": ctx.plan.cs_object,
-        "external_object": ctx.plan.external_object,
-        "status": "completed",
-        **counts,
-    }
+    return counts
 
 
 def _one_line(exc: BaseException) -> str:

@@ -6,7 +6,7 @@ import pandas as pd
 
 from crmsync.config import DEFAULT_MAPPINGS_DIR
 from crmsync.connectors.base import ExternalRecord
-from crmsync.mapping.compile import canonical, records_frame, same, to_cs, to_external
+from crmsync.mapping.compile import canonical, records_frame, same, storable, to_cs, to_external, unreadable
 from crmsync.mapping.spec import load_mapping
 from crmsync.sync.plan import build_plan
 
@@ -77,3 +77,25 @@ def test_canonical_forms_and_missing_equals_missing():
     assert canonical(pd.Series(["", "a"]), "text").tolist() == [None, "a"]
     assert same(pd.Series([None, "a", "A"]), pd.Series([None, "a", "a"])).tolist() == [True, True, False]
     assert same(pd.Series(["A"]), pd.Series(["a"]), casefold=True).tolist() == [True]
+
+
+def test_values_no_column_can_hold_get_a_reason_not_an_exception():
+    plan = _plan()
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    values = [
+        {"name": "Ok", "numberofemployees": "12", "annualrevenue": "10.5", "industry": "Retail"},
+        {"name": "Big", "numberofemployees": "1e20"},
+        {"name": "Inf", "annualrevenue": "1e309"},
+        {"name": "Nul\x00", "industry": "Retail"},
+        {"name": "Long", "industry": "x" * 256},
+        {"name": "Int32", "numberofemployees": "3000000000"},
+    ]
+    records = [ExternalRecord(str(i), at, v) for i, v in enumerate(values)]
+    external = records_frame(records, plan.read_fields())
+    rows = to_cs(plan, external)
+    reasons = unreadable(plan, external, rows).fillna(storable(plan, rows))
+    assert reasons.isna().tolist() == [True, False, False, False, False, False]
+    assert "out of range for employees" in reasons[1]
+    assert "NUL" in reasons[3] and "\x00" not in reasons[3]
+    assert "longer than the 255 characters industry holds" in reasons[4]
+    assert "out of range for employees" in reasons[5]

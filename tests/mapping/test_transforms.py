@@ -29,7 +29,7 @@ CASES = {
         [date(2026, 1, 5), date(2026, 1, 5), date(2026, 1, 5), date(2026, 3, 1), None, None],
     ),
     "to_decimal": (["12.50", 3, "x", None], [12.5, 3.0, None, None]),
-    "to_int": (["12", 3.6, "x", None], [12, 4, None, None]),
+    "to_int": (["12", 3.6, "x", None, "1e20", "1e309", "-inf"], [12, 4, None, None, None, None, None]),
 }
 
 

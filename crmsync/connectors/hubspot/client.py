@@ -137,7 +137,8 @@ class HubSpotClient(ClientBase):
             reason = getattr(exc, "reason", None) or exc
             line = f"cannot reach HubSpot at {self.base_url} for {what}: {_short(reason)}"
             return Failure(line, cause=urllib3.exceptions.HTTPError)
-        return Failure(f"unexpected answer from HubSpot for {what}: {type(exc).__name__}: {exc}")
+        line = f"unexpected answer from HubSpot for {what}: {type(exc).__name__}: {exc}"
+        return Failure(line, cause=type(exc))
 
     def _client(self) -> HubSpot:
         if self._sdk is None:

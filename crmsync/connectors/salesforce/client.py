@@ -51,6 +51,9 @@ ERRORS: ErrorTable = {
     requests.exceptions.SSLError: ErrorResolution(Action.FAIL, FailureType.SYSTEM),
     requests.exceptions.Timeout: ErrorResolution(Action.RETRY, FailureType.TRANSIENT),
     requests.exceptions.ConnectionError: ErrorResolution(Action.RETRY, FailureType.TRANSIENT),
+    # An answer cut off mid-body: a dropped connection, or JSON that ends too soon.
+    requests.exceptions.ChunkedEncodingError: ErrorResolution(Action.RETRY, FailureType.TRANSIENT),
+    requests.exceptions.JSONDecodeError: ErrorResolution(Action.RETRY, FailureType.TRANSIENT),
     401: ErrorResolution(Action.FAIL, FailureType.AUTH),  # a refused login (INVALID_LOGIN)
     range(500, 600): ErrorResolution(Action.RETRY, FailureType.TRANSIENT),
     range(400, 500): ErrorResolution(Action.FAIL, FailureType.REJECTED),
