@@ -51,6 +51,18 @@ class SyncState:
             row = s.get(SyncCursor, (scope.integration, scope.cs_object, scope.external_object, direction))
             return (row.position_at, row.position_id) if row else (None, "")
 
+    def due_keys(self, scope: Scope, direction: str) -> list[str]:
+        """Keys of quarantined records whose retry is due now (see crmsync.store.quarantine)."""
+        from crmsync.store import quarantine
+
+        return quarantine.due_keys(self.engine, scope.integration, scope.cs_object, direction)
+
+    def held_back(self, scope: Scope, direction: str) -> dict[str, datetime]:
+        """Quarantined records still backing off: key -> when last seen."""
+        from crmsync.store import quarantine
+
+        return quarantine.held_back(self.engine, scope.integration, scope.cs_object, direction)
+
     def cursor_written_at(self, scope: Scope, direction: str) -> datetime | None:
         """When this direction's cursor was last written (for deletions: the last sweep)."""
         with session(self.engine) as s:

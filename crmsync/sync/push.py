@@ -102,9 +102,7 @@ def _without_held_back(store: Store, plan: ObjectPlan, rows: pd.DataFrame) -> pd
     window re-reads them on every quick run)."""
     import pandas as pd
 
-    from crmsync.store import quarantine
-
-    held = quarantine.held_back(store.engine, plan.integration, plan.cs_object, "push")
+    held = store.state.held_back(plan.scope, "push")
     if not held:
         return rows
     seen = pd.to_datetime(pd.Series(rows.index.astype(str), index=rows.index).map(held), utc=True)

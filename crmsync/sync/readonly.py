@@ -11,7 +11,17 @@ from typing import Any
 from crmsync.errors import CrmsyncError
 
 STATE_READS = frozenset(
-    {"cursor", "links_by_external", "links_by_cs", "pending_parents", "quarantined_keys", "quarantine_rows"}
+    {
+        "cursor",
+        "cursor_written_at",
+        "links_by_external",
+        "links_by_cs",
+        "pending_parents",
+        "quarantined_keys",
+        "quarantine_rows",
+        "due_keys",
+        "held_back",
+    }
 )
 RECORD_READS = frozenset({"cs_frame", "match_keys", "existing_ids", "unlinked_ids", "changed_records"})
 SETTING_READS = frozenset({"integrations", "integration", "object_settings", "object_setting"})

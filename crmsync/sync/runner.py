@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from crmsync import config
 from crmsync.settings import skip_reason
-from crmsync.store import quarantine
 from crmsync.store.locks import run_lock
 from crmsync.sync import pull, push
 from crmsync.sync.counts import PullCounts, PushCounts
@@ -61,8 +60,7 @@ def push_object(ctx: RunContext, steps: Steps, run_id: str) -> PushCounts:
     counts = PushCounts()
     position = push.start_position(ctx.store.state.cursor(ctx.scope, "push"))
     # Quarantined records are retried on their back-off (or when they change), not on every run.
-    due = quarantine.due_keys(ctx.store.engine, ctx.scope.integration, ctx.scope.cs_object, "push")
-    retry_ids = [int(key) for key in due]
+    retry_ids = [int(key) for key in ctx.store.state.due_keys(ctx.scope, "push")]
     options = _LiveOptions(ctx, steps)
     while True:
         chunk = steps.extract_cs(ctx, position, retry_ids)

@@ -16,6 +16,7 @@ from sqlmodel import func, select
 from crmsync import config, page
 from crmsync.models import Client, Contact, QuarantineRecord
 from crmsync.store import Store
+from tests.flows.conftest import WRITE_LABELS
 from tests.ui.conftest import screenshot
 
 pytestmark = pytest.mark.timeout(900)
@@ -38,6 +39,17 @@ def _save(tab, select_label: str, option_label: str, button: str) -> None:
 
 def _status_poll(response) -> bool:
     return response.url.endswith("/i/hubspot/pull") and response.request.method == "GET"
+
+
+def _snapshot() -> dict[str, list]:
+    """Every table's rows, to prove a preview changed nothing in the store."""
+    import sqlalchemy as sa
+
+    engine = Store().engine
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        return {n: sorted(map(repr, conn.execute(sa.select(t)).all())) for n, t in meta.tables.items()}
 
 
 def test_a_user_configures_pulls_and_deletes(crmsync_home, hubspot_sandbox, ui_server, browser_page):
@@ -83,6 +95,24 @@ def test_a_user_configures_pulls_and_deletes(crmsync_home, hubspot_sandbox, ui_s
     _save(tab, "Pull schedule", "Every 15 minutes", "Save the pull schedule")
     assert Store().settings.integration("hubspot").schedule == "15m"
     expect(tab.locator("#next-pull")).not_to_contain_text("none")
+
+    # 9. Import fields and sync preview: read from the live API; the preview writes nothing anywhere.
+    tab.get_by_label("Import the fields of").select_option("clients")
+    tab.get_by_role("button", name="Import fields").click()
+    expect(tab.locator("main")).to_contain_text("clientsuccess_status")
+    tab.go_back()
+    before = _snapshot()
+    hubspot_sandbox.app.reset_counters()
+    tab.get_by_label("Preview a sync of").select_option("clients")
+    tab.get_by_role("button", name="Sync preview").click()
+    expect(tab.locator("main")).to_contain_text("Nothing was written anywhere.", timeout=300_000)
+    expect(tab.locator("main")).to_contain_text("pull into ClientSuccess")
+    screenshot(tab, "sync-preview")
+    assert _snapshot() == before
+    assert not [
+        label for label, n in hubspot_sandbox.app.counters.items() if n and label.startswith(WRITE_LABELS)
+    ]
+    tab.go_back()
 
     # Pull now: the same flow as `crmsync sync`, against the sandbox, with its progress and result.
     assert Store().settings.integration("hubspot").latest_pull_at is None
