@@ -20,6 +20,7 @@ from crmsync.mapping.compile import MODIFIED_AT
 from crmsync.models import RecordLink, utcnow
 from crmsync.settings import Effective
 from crmsync.store.state import in_scope
+from crmsync.store.types import MODIFIED_SYNCED
 from crmsync.store.writes import write_cursor, write_quarantine
 from crmsync.sync.merge import _external_wins  # the conflict policy, not a copy of it
 
@@ -92,6 +93,8 @@ def _set_synced(s: Session, audit: Audit, fields: pd.DataFrame) -> None:
     values: dict[int, dict] = {}
     for cs_id, name, loser in fields[["cs_id", "field", "loser"]].itertuples(index=False):
         values.setdefault(int(cs_id), dict(synced[int(cs_id)]))[name] = loser if pd.notna(loser) else None
+    for value in values.values():
+        value.pop(MODIFIED_SYNCED, None)  # the pull reads this version again instead of skipping it
     scope = audit.plan.scope
     statement = (
         sa.update(RecordLink)
@@ -107,8 +110,9 @@ def _requeue_push(s: Session, scope: Scope, cs_ids: list[int]) -> None:
         {"record_key": str(i), "raw": {}, "reason": "re-queued by the audit", "rule": REQUEUE_RULE}
         for i in cs_ids
     ]
-    if rows:
-        write_quarantine(s, scope, "push", rows, [], "audit", utcnow())
+    now = utcnow()
+    if rows:  # due at once: a re-queued record is not backing off
+        write_quarantine(s, scope, "push", [{**row, "due_at": now} for row in rows], [], "audit", now)
 
 
 def _rewind_pull(s: Session, audit: Audit, external_ids: list[str], at: datetime | None) -> None:

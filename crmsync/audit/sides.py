@@ -47,7 +47,7 @@ def read_crm(connector: Any, plan: ObjectPlan) -> pd.DataFrame:
     """Every live CRM record of the object, from the beginning, at the connector's largest pages."""
     records: list[ExternalRecord] = []
     for page in connector.read_changed(plan.external_object, crm_fields(plan), Cursor()):
-        records.extend(page.records)
+        records.extend(r for r in page.records if not r.deleted)  # a CRM may return its deletions too
     frame = crm_frame(records, plan)
     return frame[~frame.index.duplicated(keep="last")]  # a record edited during the read comes twice
 

@@ -165,7 +165,8 @@ def _explain_demo(quarantined: list[Any], home: Path) -> None:
         "and pushed ClientSuccess-only records out. A second run moves only what changed.\n"
         f"Store: {home / 'crmsync.db'}  ·  field mappings: {home / 'mappings'}\n"
         "[bold]See the runs in the Prefect UI[/]: [cyan].venv/bin/prefect server start[/] then open "
-        "http://127.0.0.1:4200/runs — each integration × object is its own flow run, with a summary artifact."
+        "http://127.0.0.1:4200/runs — each integration × object is a task run of its integration's run, "
+        "with a summary artifact."
     )
 
 

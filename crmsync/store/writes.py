@@ -101,7 +101,7 @@ def write_quarantine(
                 "first_seen_at": now,
                 "last_seen_at": now,
                 "replayed_at": None,
-                "due_at": None,
+                "due_at": row.get("due_at"),  # None: the back-off decides; a time: retry then
             }
             for row in rows
         ],

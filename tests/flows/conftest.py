@@ -71,7 +71,7 @@ class Crm:
         """Every live record of an object, by id, read through the connector from the beginning."""
         records = {}
         for page in self.connector.read_changed(self.objects[cs_object], fields, Cursor()):
-            records.update({r.id: r.values for r in page.records})
+            records.update({r.id: r.values for r in page.records if not r.deleted})
         return records
 
     def edit(self, cs_object: str, external_id: str, values: dict[str, Any]) -> None:
