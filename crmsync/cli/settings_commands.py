@@ -188,10 +188,11 @@ def mappings_check(
                 render.err_console.print(
                     "[red]error[/]", escape(row["error"]), highlight=False, soft_wrap=True
                 )
-    if not all(row["ok"] for row in results):
+    local_ok = all(row["ok"] for row in results)
+    if remote:  # also when a file failed: the live checks name what the local one cannot
+        check_remote(open_store(), local_ok)
+    if not local_ok:
         raise typer.Exit(1)
-    if remote:
-        check_remote(open_store())
 
 
 def _check_mapping(path: Path, schemas: dict[str, Any]) -> Any:
@@ -239,7 +240,7 @@ def delete(
     render.console.print(f"Deleted integration [cyan]{escape(integration)}[/]. It cannot be undone.")
 
 
-def check_remote(store: Any) -> None:
+def check_remote(store: Any, local_ok: bool = True) -> None:
     """``mappings check --remote``: one line per mapped field or value-map target the CRM rejects."""
     from crmsync.fields import remote_problems
 
@@ -248,4 +249,5 @@ def check_remote(store: Any) -> None:
         render.err_console.print(f"error: {line}", markup=False, highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
-    render.console.print("ok    the mapped fields and value maps match the live CRMs", markup=False)
+    if local_ok:
+        render.console.print("ok    the mapped fields and value maps match the live CRMs", markup=False)
