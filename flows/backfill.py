@@ -1,8 +1,8 @@
 """The backfill flow: re-pull what a CRM changed in [since, until), window by window.
 
 Each window is a task run with retries. A backfill never pushes and never moves the incremental
-cursor; it holds the object's concurrency limit during each window, so it never writes at the
-same time as a sync of that object (``crmsync.sync.locks``). A completed window is recorded in
+cursor; each window holds the object's run lock, so it never writes at the same time as a sync
+of that object (``crmsync.store.locks``). A completed window is recorded in
 ``backfill_windows``, and a re-run of the same backfill skips it.
 """
 
@@ -18,7 +18,6 @@ from prefect.runtime import flow_run
 from crmsync.faults import crash_point
 from crmsync.sync.backfill import split_windows, window_done
 from crmsync.sync.context import open_context
-from crmsync.sync.locks import object_lock
 from crmsync.sync.runner import Window, run_object
 from crmsync.sync.steps import PLAIN
 
@@ -34,9 +33,8 @@ def backfill_window(integration: str, cs_object: str, start: datetime, end: date
     from crmsync.store import Store
 
     store = Store()
-    with object_lock(integration, cs_object):
-        ctx = open_context(store, integration, cs_object)
-        result = run_object(ctx, PLAIN, Window(start, end), flow_run_id=str(flow_run.get_id() or "") or None)
+    ctx = open_context(store, integration, cs_object)  # run_object holds the object's run lock
+    result = run_object(ctx, PLAIN, Window(start, end), flow_run_id=str(flow_run.get_id() or "") or None)
     if result["status"] == "completed":
         store.state.complete_window(integration, cs_object, start, end)
         crash_point("backfill.window_done")

@@ -22,7 +22,6 @@ from crmsync.config import flow_timeout
 from crmsync.models import utcnow
 from crmsync.settings import skip_reason
 from crmsync.sync.context import RunContext, open_context
-from crmsync.sync.locks import object_lock
 from crmsync.sync.report import publish_artifact
 from crmsync.sync.runner import Window, run_object
 from tasks import STEPS
@@ -74,13 +73,12 @@ def _integration_run_name() -> str:
 def sync_object(integration: str, cs_object: str, trigger: str | None = None) -> dict[str, Any]:
     """One integration × object: pull changes from the CRM, then push ClientSuccess changes.
 
-    It holds the object's concurrency limit (``crmsync.sync.locks``) while it works, so it never
+    The run holds the object's run lock (``crmsync.store.locks``) while it works, so it never
     writes at the same time as a backfill of the same object. Backfills are ``crmsync-backfill``.
     """
     from crmsync.store import Store
 
-    with object_lock(integration, cs_object):
-        return _run(open_context(Store(), integration, cs_object), None)
+    return _run(open_context(Store(), integration, cs_object), None)
 
 
 @flow(name="crmsync-integration", flow_run_name=_integration_run_name, timeout_seconds=flow_timeout())
@@ -129,5 +127,4 @@ def _object_task(ctx: RunContext, kind: str) -> dict[str, Any]:
 @task(name="sync object", task_run_name="{label}", cache_policy=NO_CACHE)
 def sync_object_task(ctx: RunContext, label: str) -> dict[str, Any]:
     """One integration × object inside an integration run, holding the object's lock (as sync_object)."""
-    with object_lock(ctx.plan.integration, ctx.plan.cs_object):
-        return _run(ctx, None)
+    return _run(ctx, None)  # run_object holds the object's run lock

@@ -14,8 +14,8 @@ import pytest
 from crmsync import page
 from crmsync.models import Client
 from crmsync.store import Store
+from crmsync.store.locks import run_lock
 from crmsync.store.types import Scope
-from crmsync.sync.locks import lock_name, object_lock
 from flows.backfill import backfill
 from flows.sync import sync_object
 from tests.flows.conftest import WRITE_LABELS
@@ -87,7 +87,7 @@ def _hold_the_slot(seconds: float) -> tuple[threading.Thread, list[float]]:
     released: list[float] = []
 
     def hold() -> None:
-        with object_lock("hubspot", "clients"):
+        with run_lock(Store().engine, "hubspot", "clients", "another-run"):
             time.sleep(seconds)
             released.append(time.time())
 
@@ -109,7 +109,6 @@ def _last_start(store: Store) -> float:
 def test_sync_and_backfill_of_one_object_wait_for_each_other(hubspot_env):
     store = Store()
     page.connect(store, "hubspot")
-    assert lock_name("hubspot", "clients") == "crmsync-hubspot-clients"
 
     holder, released = _hold_the_slot(3)
     assert sync_object("hubspot", "clients")["status"] == "completed"
