@@ -100,10 +100,8 @@ def require_sandbox_extra() -> None:
     """Fail in one line when the sandbox CRMs' own dependency (trustme, for Salesforce's TLS) is missing."""
     from importlib.util import find_spec
 
-    from rich.markup import escape
-
     if find_spec("trustme") is None:
-        render.fail(escape(SANDBOX_EXTRA))
+        render.fail(SANDBOX_EXTRA)  # printed as text, never as markup
 
 
 @app.command()
