@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, tags, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
@@ -119,9 +119,13 @@ def _contexts(store: Any, integration: str, objects: list[str] | None) -> list[R
 
 
 def _object_task(ctx: RunContext, kind: str) -> dict[str, Any]:
-    """Run one object as a task run tagged with its integration, object and run kind."""
-    with tags(ctx.plan.integration, ctx.plan.cs_object, kind):
-        return sync_object_task(quote(ctx), ctx.plan.label)
+    """Run one object as a task run tagged with its integration, object and run kind.
+
+    The tags go on the object's task run only, not into a ``tags()`` context: every task run
+    that carries tags asks the Prefect API for their concurrency slots, a round trip per step.
+    """
+    tagged = sync_object_task.with_options(tags={ctx.plan.integration, ctx.plan.cs_object, kind})
+    return tagged(quote(ctx), ctx.plan.label)
 
 
 @task(name="sync object", task_run_name="{label}", cache_policy=NO_CACHE)

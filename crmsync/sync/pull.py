@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -84,6 +86,12 @@ class ChangeStream:
         self._page_cursor: Cursor | None = None
         self.exhausted = False
 
+    def close(self) -> None:
+        """Stop reading pages ahead (if they are)."""
+        close = getattr(self._pages, "close", None)
+        if close is not None:
+            close()
+
     def take(self) -> tuple[list[ExternalRecord], tuple[datetime, str] | None]:
         """The next records (at most ``size``) and the cursor a commit of them may record."""
         records: list[ExternalRecord] = []
@@ -103,6 +111,68 @@ class ChangeStream:
         return records, cursor
 
 
+class ReadAhead:
+    """The connector's pages, read by a background thread while the run loads earlier chunks.
+
+    Waiting on the CRM (and its JSON) then overlaps the transform and the store commit. Pages
+    come out in the order the connector yields them, so cursors and chunks are unchanged; at most
+    ``limit`` records wait in memory; an error of the reader is raised where the page was wanted.
+    The thread starts with the first page asked for (no API call before), and stops with ``close``.
+    """
+
+    def __init__(self, pages: Iterator[Page], limit: int = CHUNK_SIZE) -> None:
+        self._pages, self._limit = pages, limit
+        self._ready: deque[tuple[str, Any]] = deque()
+        self._buffered = 0
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def __iter__(self) -> ReadAhead:
+        return self
+
+    def __next__(self) -> Page:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._read, name="crmsync-read-ahead", daemon=True)
+            self._thread.start()
+        with self._changed:
+            self._changed.wait_for(lambda: self._ready)
+            kind, item = self._ready.popleft()
+            if kind == "page":
+                self._buffered -= len(item.records)
+            self._changed.notify_all()
+        if kind == "page":
+            return item
+        if kind == "error":
+            raise item
+        raise StopIteration
+
+    def _read(self) -> None:
+        try:
+            for page in self._pages:
+                with self._changed:
+                    self._changed.wait_for(lambda: self._closed or self._buffered < self._limit)
+                    if self._closed:
+                        return
+                    self._ready.append(("page", page))
+                    self._buffered += len(page.records)
+                    self._changed.notify_all()
+            self._put("end", None)
+        except Exception as exc:  # raised in the run's thread, where the page was wanted
+            self._put("error", exc)
+
+    def _put(self, kind: str, item: Any) -> None:
+        with self._changed:
+            self._ready.append((kind, item))
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Stop reading ahead (the run ended early, or failed)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
 def open_changes(
     connector: Connector,
     plan: ObjectPlan,
@@ -115,7 +185,7 @@ def open_changes(
     ``skip_seen`` lets the run skip versions it pulled before; a backfill re-pulls them all.
     """
     pages = connector.read_changed(plan.external_object, plan.read_fields(), since, until)
-    return ChangeStream(iter(pages), skip_seen=skip_seen)
+    return ChangeStream(ReadAhead(iter(pages)), skip_seen=skip_seen)
 
 
 def extract_chunk(
