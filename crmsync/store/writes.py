@@ -64,6 +64,11 @@ def write_links(
                 ["external_object", "external_id", "synced_values", "synced_at", "parent_external_id"],
             ),
         )
+    _refresh_links(s, scope, updates, now)
+
+
+def _refresh_links(s: Session, scope: Scope, updates: list[dict[str, Any]], now: datetime) -> None:
+    """New synced values (and pending parent) of existing links, one executemany."""
     if updates:
         statement = (
             sa.update(RecordLink)

@@ -34,6 +34,7 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+@pytest.mark.timeout(900)  # a Prefect server starts inside; a loaded machine has needed minutes
 def test_a_pull_now_without_a_server_runs_through_prefects_temporary_api(
     crmsync_home, hubspot_sandbox_factory
 ):
