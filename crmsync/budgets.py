@@ -159,7 +159,8 @@ def in_force(host: str) -> tuple[bool, str]:
         raise ConfigError(f"{MODE_ENV} {mode!r} is not one of auto, on, off")
     if mode == "off":
         return False, f"off ({MODE_ENV}=off)"
-    if not os.environ.get("PREFECT_API_URL"):
+    if not os.environ.get("PREFECT_API_URL") or os.environ.get("CRMSYNC_LOCAL_PREFECT_API"):
+        # Prefect's temporary API lives and dies with one command: nothing to share a budget with.
         return False, "not in force: no Prefect server to share it through (PREFECT_API_URL is not set)"
     if mode == "auto" and _loopback(host):
         return False, f"not in force: {host} is a local sandbox ({MODE_ENV}=on enforces it there too)"

@@ -119,6 +119,9 @@ def test_budgets_apply_only_with_a_server_and_not_to_a_sandbox_unless_asked(monk
     assert describe("salesforce", "salesforce https://localhost:8443")["in_force"]
     monkeypatch.setenv("CRMSYNC_API_BUDGET", "off")
     assert not describe("hubspot", "hubspot https://api.hubapi.com")["in_force"]
+    monkeypatch.setenv("CRMSYNC_API_BUDGET", "on")
+    monkeypatch.setenv("CRMSYNC_LOCAL_PREFECT_API", "1")  # crmsync sync's own temporary API
+    assert not describe("hubspot", "hubspot https://api.hubapi.com")["in_force"]
 
 
 def test_a_bucket_never_lets_more_than_the_limit_through_in_any_window(monkeypatch):
