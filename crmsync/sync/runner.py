@@ -41,14 +41,12 @@ def pull_object(ctx: RunContext, steps: Steps, run_id: str, window: Window | Non
     options = pull.LoadOptions(run_id=run_id, move_cursor=window is None)
     try:
         while True:
-            chunk = steps.extract_crm(ctx, stream)
-            if chunk.empty:
+            done = steps.pull_chunk(ctx, stream, options)  # extract, transform, validate, load
+            if done.empty:
                 break
-            rows = steps.transform(ctx, chunk)
-            checked = steps.validate(ctx, rows, "pull")
-            counts.add(steps.load(ctx, chunk, checked, options))
-            ctx.report("pull", len(chunk.frame))
-            if not chunk.more:
+            counts.add(done.counts)
+            ctx.report("pull", done.records)
+            if not done.more:
                 break
     finally:
         stream.close()  # the pages read ahead stop with the run
