@@ -277,10 +277,11 @@ def plot(runs: list[ScaleRun], folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "bench-scale-time-per-10k.png", folder / "bench-scale-rss.png"]
+    colours = {r.size: f"C{i}" for i, r in enumerate(runs)}
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in runs:
-        xs = [p["records"] for p in r.per_10k]
-        ax.plot(xs, [p["seconds"] for p in r.per_10k], marker="o" if len(xs) < 30 else None, label=f"{r.size:,}")
+        xs, ys = [p["records"] for p in r.per_10k], [p["seconds"] for p in r.per_10k]
+        ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, color=colours[r.size], label=f"{r.size:,}")
     ax.set(xscale="log", xlabel="records committed", ylabel="seconds per 10k records", ylim=(0, None))
     ax.set_title("crmsync sync hubspot clients: time per 10k records (start-up excluded)")
     ax.legend(title="run size")
@@ -290,17 +291,20 @@ def plot(runs: list[ScaleRun], folder: Path) -> list[Path]:
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in runs:
-        started = [s for s in r.samples if s.t >= r.startup]
-        ax.plot([max(s.read, 1) for s in started], [s.rss_tree / MIB for s in started], label=f"{r.size:,} (tree)")
+        # From the first API call; the last sample (the process gone, RSS 0) is left out.
+        shown = [s for s in r.samples if s.t >= r.startup and s.rss_main]
+        xs = [s.read for s in shown]
+        ax.plot(xs, [s.rss_tree / MIB for s in shown], color=colours[r.size], label=f"{r.size:,}: tree")
         ax.plot(
-            [max(s.read, 1) for s in started],
-            [s.rss_main / MIB for s in started],
+            xs,
+            [s.rss_main / MIB for s in shown],
+            color=colours[r.size],
             linestyle=":",
-            label=f"{r.size:,} (crmsync alone)",
+            label=f"{r.size:,}: crmsync process alone",
         )
     ax.axhline(1024, color="red", linewidth=0.8, linestyle="--", label="1 GiB")
     ax.set(xscale="log", xlabel="records read from the API", ylabel="RSS MiB", ylim=(0, None))
-    ax.set_title(f"crmsync sync hubspot clients: RSS every {SAMPLE_EVERY} s")
+    ax.set_title(f"crmsync sync hubspot clients: RSS sampled every {SAMPLE_EVERY} s")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -309,20 +313,42 @@ def plot(runs: list[ScaleRun], folder: Path) -> list[Path]:
     return paths
 
 
+def save(runs: list[ScaleRun], out: str) -> None:
+    results = [{**asdict(r), "summary": r.summary()} for r in runs]
+    Path(out).write_text(json.dumps({"loadavg": os.getloadavg(), "runs": results}, indent=1))
+
+
+def load(path: str) -> list[ScaleRun]:
+    """Runs saved by ``BENCH_JSON_SCALE``, to re-draw the plots (``python -m bench.scale FILE``)."""
+    runs = []
+    for r in json.loads(Path(path).read_text())["runs"]:
+        r.pop("summary", None)
+        r["samples"] = [Sample(**s) for s in r["samples"]]
+        runs.append(ScaleRun(**r))
+    return runs
+
+
 def main(log=print) -> list[ScaleRun]:
+    folder = Path(os.environ.get("BENCH_PLOT_DIR") or ROOT / "docs")
+    if len(sys.argv) > 1 and __name__ == "__main__":  # re-draw from saved results, run nothing
+        runs = load(sys.argv[1])
+        log(table(runs))
+        for path in plot(runs, folder):
+            log(f"  plot: {path}")
+        return runs
     sizes = [int(n) for n in os.environ.get("BENCH_SCALE_SIZES", "10000,100000,1000000").split(",")]
     started = time.perf_counter()
     log(f"scale: crmsync sync hubspot clients (pull) at {', '.join(f'{n:,}' for n in sizes)} records")
     log(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    runs = [one_size(n, log) for n in sizes]
+    runs = []
+    for n in sizes:
+        runs.append(one_size(n, log))
+        if os.environ.get("BENCH_JSON_SCALE"):  # saved after every size: a long run keeps what it measured
+            save(runs, os.environ["BENCH_JSON_SCALE"])
     log(table(runs))
-    for path in plot(runs, Path(os.environ.get("BENCH_PLOT_DIR") or ROOT / "docs")):
+    for path in plot(runs, folder):
         log(f"  plot: {path}")
     log(f"(scale in {time.perf_counter() - started:.0f} s; load average now {os.getloadavg()[0]:.2f})")
-    out = os.environ.get("BENCH_JSON_SCALE")
-    if out:
-        results = [{**asdict(r), "summary": r.summary()} for r in runs]
-        Path(out).write_text(json.dumps({"loadavg": os.getloadavg(), "runs": results}, indent=1))
     return runs
 
 
