@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -129,16 +130,26 @@ def measure(records: int, log=print) -> dict:
             load=times.timed("load", PLAIN.load),
         )
         ctx = open_context(store, "hubspot", "clients", connector_factory=lambda: replay)
-        started = time.perf_counter()
+        usage, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
         counts = runner.run_object(ctx, steps)
         run_wall = time.perf_counter() - started
+        switches = _switches(usage, resource.getrusage(resource.RUSAGE_SELF))
         with store.engine.connect() as con:
             rows = con.exec_driver_sql("SELECT COUNT(*) FROM clients").scalar()
     finally:
         shutil.rmtree(home, ignore_errors=True)
     if counts.get("created") != records or rows != records:
         raise SystemExit(f"expected {records:,} clients created, the run says {counts}, the store {rows}")
-    return _results(records, times, run_wall, counts, cpu, rows)
+    return {**_results(records, times, run_wall, counts, cpu, rows), "context_switches": switches}
+
+
+def _switches(before: resource.struct_rusage, after: resource.struct_rusage) -> dict[str, int]:
+    """Waits during the run: voluntary switches (I/O, fsync, locks) against preemptions (a busy core)."""
+    return {
+        "voluntary": after.ru_nvcsw - before.ru_nvcsw,
+        "involuntary": after.ru_nivcsw - before.ru_nivcsw,
+        "blocks_written": after.ru_oublock - before.ru_oublock,
+    }
 
 
 def _results(records: int, times: StepTimes, run_wall: float, counts: dict, cpu: int, rows: int) -> dict:
@@ -195,6 +206,12 @@ def table(r: dict) -> str:
         f"{sum(r['steps'][s]['per_chunk_wall_s'][0] for s in TARGET):.2f} s; "
         f"run_object {r['run_object_wall_s']:.1f} s in all"
     )
+    cs = r.get("context_switches")
+    if cs:
+        lines.append(
+            f"CPU s / wall s = {total['cpu_s'] / total['wall_s']:.0%}; context switches {cs['voluntary']:,} "
+            f"voluntary (I/O, locks), {cs['involuntary']:,} involuntary (preempted on a busy core)"
+        )
     return "\n".join(lines)
 
 
