@@ -59,6 +59,7 @@ class Sample:
     rss_main: int  # bytes, the crmsync process alone
     read: int  # records read from the API (search pages × 200, capped)
     committed: int  # records committed to the store
+    cpu_main: float = 0.0  # CPU seconds (user + system) of the crmsync process so far
 
 
 @dataclass
@@ -83,7 +84,9 @@ class ScaleRun:
         seconds = [p["seconds"] for p in self.per_10k]
         tenth = max(1, len(seconds) // 10)
         rss = [p["rss_mib"] for p in self.per_10k]
+        cpu = [p.get("cpu_seconds", float("nan")) for p in self.per_10k]
         return {
+            "per_10k_cpu_median_s": statistics.median(cpu) if cpu else float("nan"),
             "per_10k_median_s": statistics.median(seconds) if seconds else float("nan"),
             "per_10k_first_tenth_s": statistics.median(seconds[:tenth]) if seconds else float("nan"),
             "per_10k_last_tenth_s": statistics.median(seconds[-tenth:]) if seconds else float("nan"),
@@ -106,6 +109,15 @@ def _status(pid: int) -> dict[str, int]:
     except OSError:
         pass
     return out
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -156,23 +168,32 @@ def sample_run(proc: subprocess.Popen, sandbox: SandboxProcess, db: Path, size: 
     while True:
         done = proc.poll() is not None
         tree, main, peak = tree_rss(proc.pid)
+        cpu = _cpu(proc.pid) if main else samples[-1].cpu_main if samples else 0.0
         hwm = max(hwm, peak)
         read = min(size, sandbox.counters().get(SEARCH, 0) * PAGE_SIZE)
-        samples.append(Sample(time.perf_counter() - started, tree, main, read, committed()))
+        samples.append(Sample(time.perf_counter() - started, tree, main, read, committed(), cpu))
         if done:
             return samples, hwm
         time.sleep(SAMPLE_EVERY)
 
 
 def per_10k(samples: list[Sample], startup: float) -> list[dict]:
-    """One entry per commit: records committed, seconds per 10k since the last one, peak tree RSS."""
-    out, last_t, last_n, peak = [], startup, 0, 0
+    """One entry per commit: records committed, wall and CPU seconds per 10k since the last one, peak RSS."""
+    first = next((s for s in samples if s.t >= startup), samples[0])
+    out, last_t, last_cpu, last_n, peak = [], startup, first.cpu_main, 0, 0
     for s in samples:
         peak = max(peak, s.rss_tree)
         if s.committed > last_n:
-            seconds = (s.t - last_t) * PER / (s.committed - last_n)
-            out.append({"records": s.committed, "seconds": seconds, "rss_mib": peak / MIB})
-            last_t, last_n, peak = s.t, s.committed, s.rss_tree
+            per = PER / (s.committed - last_n)
+            out.append(
+                {
+                    "records": s.committed,
+                    "seconds": (s.t - last_t) * per,
+                    "cpu_seconds": (s.cpu_main - last_cpu) * per,
+                    "rss_mib": peak / MIB,
+                }
+            )
+            last_t, last_cpu, last_n, peak = s.t, s.cpu_main, s.committed, s.rss_tree
     return out
 
 
@@ -236,7 +257,7 @@ def one_size(size: int, log) -> ScaleRun:
 def table(runs: list[ScaleRun]) -> str:
     head = (
         f"{'records':>10}{'wall s':>9}{'start-up s':>11}{'rec/s':>8}{'peak RSS MiB':>14}{'crmsync MiB':>13}"
-        f"{'s/10k med':>11}{'first':>7}{'last':>7}{'max':>7}{'RSS/10k first→last MiB':>24}"
+        f"{'s/10k med':>11}{'first':>7}{'last':>7}{'max':>7}{'CPU s/10k':>11}{'RSS/10k first→last MiB':>24}"
         f"{'calls':>7}{'seed s':>8}{'sandbox MiB':>12}"
     )
     lines = [head]
@@ -246,7 +267,7 @@ def table(runs: list[ScaleRun]) -> str:
             f"{r.size:>10,}{r.wall:>9.1f}{r.startup:>11.1f}{s['records_per_s']:>8,.0f}"
             f"{r.peak_rss_tree_mib:>14,.0f}{r.peak_rss_main_mib:>13,.0f}"
             f"{s['per_10k_median_s']:>11.2f}{s['per_10k_first_tenth_s']:>7.2f}{s['per_10k_last_tenth_s']:>7.2f}"
-            f"{s['per_10k_max_s']:>7.2f}"
+            f"{s['per_10k_max_s']:>7.2f}{s['per_10k_cpu_median_s']:>11.2f}"
             f"{s['rss_first_tenth_mib']:>13,.0f} → {s['rss_last_tenth_mib']:<8,.0f}"
             f"{r.api_calls:>7}{r.seed_seconds:>8.1f}{r.sandbox_rss_mib:>12,.0f}"
         )
@@ -260,7 +281,9 @@ def table(runs: list[ScaleRun]) -> str:
         )
     lines.append(
         "peak RSS: the crmsync process tree (with Prefect's ephemeral API server), sampled every "
-        f"{SAMPLE_EVERY} s; crmsync MiB: the CLI process's own VmHWM"
+        f"{SAMPLE_EVERY} s; crmsync MiB: the CLI process's own VmHWM; s/10k: wall seconds per 10k "
+        "records committed (median, first and last tenth, max); CPU s/10k: the crmsync process's "
+        "own CPU seconds per 10k (median), steadier than wall time on a loaded machine"
     )
     return "\n".join(lines)
 
@@ -278,35 +301,49 @@ def plot(runs: list[ScaleRun], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "bench-scale-time-per-10k.png", folder / "bench-scale-rss.png"]
     colours = {r.size: f"C{i}" for i, r in enumerate(runs)}
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for r in runs:
-        xs, ys = [p["records"] for p in r.per_10k], [p["seconds"] for p in r.per_10k]
-        ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, color=colours[r.size], label=f"{r.size:,}")
-    ax.set(xscale="log", xlabel="records committed", ylabel="seconds per 10k records", ylim=(0, None))
-    ax.set_title("crmsync sync hubspot clients: time per 10k records (start-up excluded)")
-    ax.legend(title="run size")
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, scale in zip(axes, ("linear", "log"), strict=True):
+        for r in runs:
+            xs = [p["records"] for p in r.per_10k]
+            marker = "o" if len(xs) < 30 else None
+            ax.plot(
+                xs,
+                [p["seconds"] for p in r.per_10k],
+                marker=marker,
+                color=colours[r.size],
+                label=f"{r.size:,} wall",
+            )
+            cpu = [p.get("cpu_seconds") for p in r.per_10k]
+            if all(c is not None for c in cpu):
+                ax.plot(xs, cpu, linestyle=":", color=colours[r.size], label=f"{r.size:,} CPU (crmsync)")
+        ax.set(xscale=scale, xlabel="records committed", ylabel="seconds per 10k records", ylim=(0, None))
+        ax.grid(alpha=0.3)
+    axes[0].legend(title="run size", fontsize=8)
+    fig.suptitle("crmsync sync hubspot clients: time per 10k records (start-up excluded)")
     fig.tight_layout()
     fig.savefig(paths[0], dpi=110)
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for r in runs:
-        # From the first API call; the last sample (the process gone, RSS 0) is left out.
-        shown = [s for s in r.samples if s.t >= r.startup and s.rss_main]
-        xs = [s.read for s in shown]
-        ax.plot(xs, [s.rss_tree / MIB for s in shown], color=colours[r.size], label=f"{r.size:,}: tree")
-        ax.plot(
-            xs,
-            [s.rss_main / MIB for s in shown],
-            color=colours[r.size],
-            linestyle=":",
-            label=f"{r.size:,}: crmsync process alone",
-        )
-    ax.axhline(1024, color="red", linewidth=0.8, linestyle="--", label="1 GiB")
-    ax.set(xscale="log", xlabel="records read from the API", ylabel="RSS MiB", ylim=(0, None))
-    ax.set_title(f"crmsync sync hubspot clients: RSS sampled every {SAMPLE_EVERY} s")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for ax, scale in zip(axes, ("linear", "log"), strict=True):
+        for r in runs:
+            # From the first API call; the last sample (the process gone, RSS 0) is left out.
+            shown = [s for s in r.samples if s.t >= r.startup and s.rss_main]
+            xs = [s.read for s in shown]
+            ax.plot(xs, [s.rss_tree / MIB for s in shown], color=colours[r.size], label=f"{r.size:,}: tree")
+            ax.plot(
+                xs,
+                [s.rss_main / MIB for s in shown],
+                color=colours[r.size],
+                linestyle=":",
+                label=f"{r.size:,}: crmsync process alone",
+            )
+        ax.axhline(1024, color="red", linewidth=0.8, linestyle="--", label="1 GiB")
+        ax.set(xscale=scale, xlabel="records read from the API", ylabel="RSS MiB", ylim=(0, None))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(
+        f"crmsync sync hubspot clients: RSS sampled every {SAMPLE_EVERY} s (tree: with Prefect's server)"
+    )
     fig.tight_layout()
     fig.savefig(paths[1], dpi=110)
     plt.close(fig)
