@@ -315,7 +315,9 @@ def plot(runs: list[ScaleRun], folder: Path) -> list[Path]:
             )
             cpu = [p.get("cpu_seconds") for p in r.per_10k]
             if all(c is not None for c in cpu):
-                ax.plot(xs, cpu, linestyle=":", color=colours[r.size], label=f"{r.size:,} CPU (crmsync)")
+                cpu_marker = "x" if marker else None
+                label = f"{r.size:,} CPU (crmsync)"
+                ax.plot(xs, cpu, linestyle=":", marker=cpu_marker, color=colours[r.size], label=label)
         ax.set(xscale=scale, xlabel="records committed", ylabel="seconds per 10k records", ylim=(0, None))
         ax.grid(alpha=0.3)
     axes[0].legend(title="run size", fontsize=8)
