@@ -120,11 +120,8 @@ def backend(request, crmsync_home, monkeypatch) -> str:
     return request.param
 
 
-@pytest.fixture(params=sorted(CRMS))
-def crm(request, prefect_api, backend, monkeypatch) -> Crm:
-    """A seeded sandbox of each kind (40 companies, 60 contacts, 30 deals), env pointed at it."""
-    kind = request.param
-    sizes = {"companies": 40, "contacts": 60, "deals": 30}
+def start_crm(kind: str, monkeypatch: pytest.MonkeyPatch, **sizes: int) -> Crm:
+    """Seed a sandbox of ``kind`` in-process (companies, contacts, deals) and point the env at it."""
     if kind == "hubspot":
         from crmsync.sandbox.hubspot import DEFAULT_TOKEN, start_hubspot
 
@@ -133,10 +130,17 @@ def crm(request, prefect_api, backend, monkeypatch) -> Crm:
     else:
         from crmsync.sandbox.salesforce import start_salesforce
 
-        running = start_salesforce(sizes["companies"], sizes["contacts"], sizes["deals"])
+        running = start_salesforce(sizes.get("companies", 0), sizes.get("contacts", 0), sizes.get("deals", 0))
         env = running.env()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     objects, fields = CRMS[kind]
-    yield Crm(kind, objects, fields, running)
-    running.stop()
+    return Crm(kind, objects, fields, running)
+
+
+@pytest.fixture(params=sorted(CRMS))
+def crm(request, prefect_api, backend, monkeypatch) -> Crm:
+    """A seeded sandbox of each kind (40 companies, 60 contacts, 30 deals), env pointed at it."""
+    crm = start_crm(request.param, monkeypatch, companies=40, contacts=60, deals=30)
+    yield crm
+    crm.running.stop()

@@ -22,7 +22,7 @@ from crmsync.sync.backfill import day_start
 from crmsync.sync.pull import CHUNK_SIZE
 from flows.backfill import backfill
 from flows.sync import sync_integration, sync_object
-from tests.flows.conftest import CRMS, Crm
+from tests.flows.conftest import CRMS, Crm, start_crm
 from tests.flows.test_sync import _links, _rows
 
 DAY, NEXT = date(2026, 1, 5), date(2026, 1, 6)  # the sandboxes' seeded records are modified on DAY
@@ -166,20 +166,10 @@ def big_crm(request, prefect_api, crmsync_home, monkeypatch) -> Crm:
 
         url = postgres_schema_url(request.getfixturevalue("postgres_database"))
         monkeypatch.setenv("CRMSYNC_DATABASE_URL", url.render_as_string(hide_password=False))
-    if kind == "hubspot":
-        from crmsync.sandbox.hubspot import DEFAULT_TOKEN, start_hubspot
-
-        running = start_hubspot(companies=BIG)
-        env = {"HUBSPOT_BASE_URL": running.url, "HUBSPOT_ACCESS_TOKEN": DEFAULT_TOKEN}
-    else:
-        from crmsync.sandbox.salesforce import start_salesforce
-
-        running = start_salesforce(BIG, 0, 0)
-        env = running.env()
-    for key, value in {**env, "PREFECT_API_URL": prefect_api}.items():
-        monkeypatch.setenv(key, value)
-    yield Crm(kind, *CRMS[kind], running)
-    running.stop()
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)  # the CLI's backfill runs against the test server
+    crm = start_crm(kind, monkeypatch, companies=BIG)
+    yield crm
+    crm.running.stop()
 
 
 def _sandbox_names(crm: Crm) -> dict[str, str]:
