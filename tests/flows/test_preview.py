@@ -114,3 +114,45 @@ def test_preview_flow_publishes_tables_and_the_cli_prints_them(crm, prefect_api,
         [*command[:-1], "nothing"], env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(params=["hubspot", "salesforce"])
+def deployed_crm(request, prefect_api, crmsync_home, monkeypatch):
+    """A sandbox of each kind, connected, with its deployments on the test session's Prefect server."""
+    from crmsync.deploy import reconcile, remove_deployments
+    from tests.flows.conftest import start_crm
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    crm = start_crm(request.param, monkeypatch, companies=5, contacts=5, deals=5)
+    store = Store()
+    page.connect(store, crm.kind)
+    reconcile(store)
+    yield crm, store
+    remove_deployments(crm.kind)
+    crm.running.stop()
+
+
+def test_a_preview_runs_from_its_deployment_in_the_prefect_ui(deployed_crm):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.flow_engine import run_flow
+
+    from flows.preview import preview_sync
+
+    crm, store = deployed_crm
+    before = _snapshot(store)
+    crm.reset()
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"crmsync-preview/{crm.kind}-preview")
+        flow_run = client.create_flow_run_from_deployment(deployment.id)  # the UI's Run button
+    assert not deployment.schedules and deployment.parameters == {"integration": crm.kind}
+
+    result = run_flow(preview_sync, flow_run=flow_run, parameters=flow_run.parameters)  # as a worker does
+
+    assert [o["pull"]["create"] for o in result["objects"]] == [5, 5, 5]
+    assert crm.write_calls() == 0 and _snapshot(store) == before
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(flow_run.id).name == f"{crm.kind} · preview"
+        ours = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        tables = {a.key for a in client.read_artifacts(artifact_filter=ours) if a.type == "table"}
+    assert tables == {f"preview-{crm.kind}", f"preview-{crm.kind}-diffs"}
