@@ -144,3 +144,20 @@ def crm(request, prefect_api, backend, monkeypatch) -> Crm:
     crm = start_crm(request.param, monkeypatch, companies=40, contacts=60, deals=30)
     yield crm
     crm.running.stop()
+
+
+@pytest.fixture(params=sorted(CRMS))
+def deployed_crm(request, prefect_api, crmsync_home, monkeypatch) -> Iterator[tuple[Crm, Any]]:
+    """A small sandbox of each kind, connected (SQLite store), its deployments on the test server."""
+    from crmsync import page
+    from crmsync.deploy import reconcile, remove_deployments
+    from crmsync.store import Store
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    crm = start_crm(request.param, monkeypatch, companies=5, contacts=5, deals=5)
+    store = Store()
+    page.connect(store, crm.kind)
+    reconcile(store)
+    yield crm, store
+    remove_deployments(crm.kind)
+    crm.running.stop()

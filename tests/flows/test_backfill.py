@@ -144,6 +144,22 @@ def test_the_flow_rejects_a_bad_date_before_any_work(crm):
     assert crm.calls() == 0 and not store.state.completed_windows(crm.kind, "clients")
 
 
+def test_the_backfill_deployment_rejects_a_bad_date_when_the_run_is_created(deployed_crm):
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    crm, _ = deployed_crm
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"crmsync-backfill/{crm.kind}-clients-backfill")
+        assert not deployment.schedules and deployment.enforce_parameter_schema
+        for bad in ({"since": "2026-13-01"}, {"since": "2026-01-01", "until": "soon"}):
+            with pytest.raises(PrefectHTTPStatusError, match="409"):
+                client.create_flow_run_from_deployment(deployment.id, parameters=bad)  # the UI's Custom run
+        good = client.create_flow_run_from_deployment(deployment.id, parameters={"since": "2026-01-05"})
+        assert good.parameters["since"] == "2026-01-05"
+        client.delete_flow_run(good.id)  # no worker here: don't leave it scheduled
+
+
 # ---------------------------------------------------------------------------------------------
 # 50,000 records killed mid-way and re-run, per CRM (one store backend each: 4 runs would cost
 # twice the time for a lock and a store that the small tests above already run on both).

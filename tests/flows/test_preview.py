@@ -126,22 +126,6 @@ def test_preview_flow_publishes_tables_and_the_cli_prints_them(crm, prefect_api,
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
 
 
-@pytest.fixture(params=["hubspot", "salesforce"])
-def deployed_crm(request, prefect_api, crmsync_home, monkeypatch):
-    """A sandbox of each kind, connected, with its deployments on the test session's Prefect server."""
-    from crmsync.deploy import reconcile, remove_deployments
-    from tests.flows.conftest import start_crm
-
-    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    crm = start_crm(request.param, monkeypatch, companies=5, contacts=5, deals=5)
-    store = Store()
-    page.connect(store, crm.kind)
-    reconcile(store)
-    yield crm, store
-    remove_deployments(crm.kind)
-    crm.running.stop()
-
-
 def test_a_preview_runs_from_its_deployment_in_the_prefect_ui(deployed_crm):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
