@@ -144,7 +144,7 @@ def test_the_flow_rejects_a_bad_date_before_any_work(crm):
     assert crm.calls() == 0 and not store.state.completed_windows(crm.kind, "clients")
 
 
-def test_the_backfill_deployment_rejects_a_bad_date_when_the_run_is_created(deployed_crm):
+def test_the_backfill_deployment_rejects_a_bad_date_or_window_when_the_run_is_created(deployed_crm):
     from prefect.client.orchestration import get_client
     from prefect.exceptions import PrefectHTTPStatusError
 
@@ -152,7 +152,11 @@ def test_the_backfill_deployment_rejects_a_bad_date_when_the_run_is_created(depl
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(f"crmsync-backfill/{crm.kind}-clients-backfill")
         assert not deployment.schedules and deployment.enforce_parameter_schema
-        for bad in ({"since": "2026-13-01"}, {"since": "2026-01-01", "until": "soon"}):
+        for bad in (
+            {"since": "2026-13-01"},
+            {"since": "2026-01-01", "until": "soon"},
+            {"since": "2026-01-01", "window": "1x"},
+        ):
             with pytest.raises(PrefectHTTPStatusError, match="409"):
                 client.create_flow_run_from_deployment(deployment.id, parameters=bad)  # the UI's Custom run
         good = client.create_flow_run_from_deployment(deployment.id, parameters={"since": "2026-01-05"})
