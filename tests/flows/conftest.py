@@ -147,6 +147,15 @@ def crm(request, prefect_api, backend, monkeypatch) -> Crm:
 
 
 @pytest.fixture(params=sorted(CRMS))
+def small_crm(request, prefect_api, crmsync_home, monkeypatch) -> Iterator[Crm]:
+    """A sandbox of each kind with 5 records of each object, a SQLite store, PREFECT_API_URL set."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    crm = start_crm(request.param, monkeypatch, companies=5, contacts=5, deals=5)
+    yield crm
+    crm.running.stop()
+
+
+@pytest.fixture(params=sorted(CRMS))
 def deployed_crm(request, prefect_api, crmsync_home, monkeypatch) -> Iterator[tuple[Crm, Any]]:
     """A small sandbox of each kind, connected (SQLite store), its deployments on the test server."""
     from crmsync import page

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -129,6 +130,44 @@ def test_bad_backfill_input_is_one_line(crmsync_home, kind, args, reason):
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode != 0
     assert done.stderr.strip().count("\n") == 0 and reason in done.stderr
+
+
+def _plain(text: str) -> str:
+    """Terminal output without its colour and cursor escape sequences."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
+def test_the_cli_backfill_shows_progress_over_its_windows_and_skips_done_ones(small_crm):
+    page.connect(Store(), small_crm.kind)
+    argv = [
+        "backfill",
+        small_crm.kind,
+        "clients",
+        "--since",
+        str(DAY),
+        "--until",
+        str(NEXT),
+        "--window",
+        "6h",
+    ]
+    env = {**os.environ, "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}  # a terminal: rich draws the bar
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "crmsync", *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr[-2000:]
+    bar, said = _plain(runs[0].stderr), [_plain(run.stdout) for run in runs]
+    assert f"{small_crm.kind} · clients · backfill windows" in bar and "4/4" in bar
+    assert "4 window(s) re-pulled (5 records), 0 already done before" in said[0]
+    assert "0 window(s) re-pulled (0 records), 4 already done before" in said[1]
+    assert small_crm.write_calls() == 0
 
 
 def test_the_flow_rejects_a_bad_date_before_any_work(crm):

@@ -9,25 +9,13 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
-
 from crmsync import page
 from crmsync.store import Store
 from flows.backfill import backfill
 from flows.sync import sync_integration, sync_object
-from tests.flows.conftest import CRMS, Crm, start_crm
 
 DAY, NEXT = date(2026, 1, 5), date(2026, 1, 6)
 OBJECTS = ("clients", "contacts", "subscriptions")
-
-
-@pytest.fixture(params=sorted(CRMS))
-def small_crm(request, prefect_api, crmsync_home, monkeypatch) -> Crm:
-    """A sandbox of each kind with a few records of each object (SQLite store; names don't depend on it)."""
-    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
-    crm = start_crm(request.param, monkeypatch, companies=5, contacts=5, deals=5)
-    yield crm
-    crm.running.stop()
 
 
 def _task_tags(client, flow_run_id) -> dict[str, set[str]]:
