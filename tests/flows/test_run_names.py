@@ -18,12 +18,15 @@ DAY, NEXT = date(2026, 1, 5), date(2026, 1, 6)
 OBJECTS = ("clients", "contacts", "subscriptions")
 
 
-def _task_tags(client, flow_run_id) -> dict[str, set[str]]:
-    """The object task runs of a flow run (named ``<integration> · <object>``) and their tags."""
+def _task_runs(client, flow_run_id) -> list:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-    return {run.name: set(run.tags) for run in runs if run.name.count(" · ") == 1}
+    return client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+
+
+def _task_tags(client, flow_run_id) -> dict[str, set[str]]:
+    """The object task runs of a flow run (named ``<integration> · <object>``) and their tags."""
+    return {run.name: set(run.tags) for run in _task_runs(client, flow_run_id) if run.name.count(" · ") == 1}
 
 
 def test_direct_runs_say_what_they_are(small_crm):
@@ -31,22 +34,24 @@ def test_direct_runs_say_what_they_are(small_crm):
 
     kind = small_crm.kind
     page.connect(Store(), kind)
-    sync_object(kind, "clients")
-    sync_integration(kind)
-    backfill(kind, "clients", DAY, NEXT, "1d")
+    ran = [
+        sync_object(kind, "clients", return_state=True),
+        sync_integration(kind, return_state=True),
+        backfill(kind, "clients", DAY, NEXT, "1d", return_state=True),
+    ]
+    one_object, integration, backfilled = (state.state_details.flow_run_id for state in ran)
     with get_client(sync_client=True) as client:
-        runs = {run.name: run for run in client.read_flow_runs()}
-        assert {f"{kind} · clients · pull now", f"{kind} · pull now"} <= set(runs)
-        assert f"{kind} · clients · backfill 2026-01-05..2026-01-06" in runs
-        object_tasks = client.read_task_runs()
-        pulled = _task_tags(client, runs[f"{kind} · pull now"].id)
+        names = [client.read_flow_run(run_id).name for run_id in (one_object, integration, backfilled)]
+        tasks = {run_id: _task_runs(client, run_id) for run_id in (one_object, backfilled)}
+        pulled = _task_tags(client, integration)
+    assert names == [
+        f"{kind} · clients · pull now",
+        f"{kind} · pull now",
+        f"{kind} · clients · backfill 2026-01-05..2026-01-06",
+    ]
     assert pulled == {f"{kind} · {o}": {kind, o, "pull-now"} for o in OBJECTS}
-    by_flow = {}
-    for task_run in object_tasks:
-        by_flow.setdefault(task_run.flow_run_id, []).append(task_run)
-    one_object = by_flow[runs[f"{kind} · clients · pull now"].id]
-    assert one_object and all({kind, "clients", "pull-now"} <= set(t.tags) for t in one_object)
-    windows = by_flow[runs[f"{kind} · clients · backfill 2026-01-05..2026-01-06"].id]
+    assert tasks[one_object] and all({kind, "clients", "pull-now"} <= set(t.tags) for t in tasks[one_object])
+    windows = [t for t in tasks[backfilled] if t.name.startswith("backfill window")]
     assert windows and all({kind, "clients", "backfill"} <= set(t.tags) for t in windows)
 
 
