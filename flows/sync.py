@@ -84,8 +84,20 @@ def sync_object(integration: str, cs_object: str, trigger: str | None = None) ->
     from crmsync.store import Store
 
     ctx = open_context(Store(), integration, cs_object)
-    with tags(integration, cs_object, _run_kind()):
-        return _run(ctx, None)
+    _tag_this_run(integration, cs_object, _run_kind())
+    return _run(ctx, None)
+
+
+def _tag_this_run(*names: str) -> None:
+    """Add tags to this flow run itself (one API call); its step task runs stay untagged (as in
+    ``_object_task``: a tagged task run asks the API for its tags' concurrency slots)."""
+    run_id = flow_run.get_id()
+    if not run_id:
+        return
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run_id, tags=sorted({*flow_run.get_tags(), *names}))
 
 
 @flow(name="crmsync-integration", flow_run_name=_integration_run_name, timeout_seconds=flow_timeout())

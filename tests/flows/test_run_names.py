@@ -41,16 +41,17 @@ def test_direct_runs_say_what_they_are(small_crm):
     ]
     one_object, integration, backfilled = (state.state_details.flow_run_id for state in ran)
     with get_client(sync_client=True) as client:
-        names = [client.read_flow_run(run_id).name for run_id in (one_object, integration, backfilled)]
+        runs = [client.read_flow_run(run_id) for run_id in (one_object, integration, backfilled)]
         tasks = {run_id: _task_runs(client, run_id) for run_id in (one_object, backfilled)}
         pulled = _task_tags(client, integration)
-    assert names == [
+    assert [run.name for run in runs] == [
         f"{kind} · clients · pull now",
         f"{kind} · pull now",
         f"{kind} · clients · backfill 2026-01-05..2026-01-06",
     ]
     assert pulled == {f"{kind} · {o}": {kind, o, "pull-now"} for o in OBJECTS}
-    assert tasks[one_object] and all({kind, "clients", "pull-now"} <= set(t.tags) for t in tasks[one_object])
+    assert {kind, "clients", "pull-now"} <= set(runs[0].tags)  # a crmsync-object run: on the flow run
+    assert tasks[one_object] and not any(t.tags for t in tasks[one_object])  # its steps stay untagged
     windows = [t for t in tasks[backfilled] if t.name.startswith("backfill window")]
     assert windows and all({kind, "clients", "backfill"} <= set(t.tags) for t in windows)
 
