@@ -60,6 +60,11 @@ def run_trigger() -> str:
         return "scheduled" if client.read_flow_run(run_id).auto_scheduled else "pull now"
 
 
+def _run_kind() -> str:
+    """The run-kind tag of a sync: ``scheduled`` or ``pull-now``."""
+    return "scheduled" if run_trigger() == "scheduled" else "pull-now"
+
+
 def _object_run_name() -> str:
     params = flow_run.parameters
     return f"{params['integration']} · {params['cs_object']} · {run_trigger()}"
@@ -78,7 +83,21 @@ def sync_object(integration: str, cs_object: str, trigger: str | None = None) ->
     """
     from crmsync.store import Store
 
-    return _run(open_context(Store(), integration, cs_object), None)
+    ctx = open_context(Store(), integration, cs_object)
+    _tag_this_run(integration, cs_object, _run_kind())
+    return _run(ctx, None)
+
+
+def _tag_this_run(*names: str) -> None:
+    """Add tags to this flow run itself (one API call); its step task runs stay untagged (as in
+    ``_object_task``: a tagged task run asks the API for its tags' concurrency slots)."""
+    run_id = flow_run.get_id()
+    if not run_id:
+        return
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run_id, tags=sorted({*flow_run.get_tags(), *names}))
 
 
 @flow(name="crmsync-integration", flow_run_name=_integration_run_name, timeout_seconds=flow_timeout())
@@ -95,7 +114,7 @@ def sync_integration(
         publish_artifact(integration, [], skipped=True)
         return {"integration": integration, "status": "skipped", "objects": []}
     contexts = _contexts(store, integration, objects)  # configuration errors surface before any API call
-    kind = "scheduled" if run_trigger() == "scheduled" else "pull-now"
+    kind = _run_kind()
     results = [ctx if isinstance(ctx, dict) else _object_task(ctx, kind) for ctx in contexts]
     store.settings.record_pull(integration, utcnow())
     publish_artifact(integration, results)
