@@ -1,5 +1,6 @@
-"""The sync flows. Each composes the run path's steps as Prefect tasks: extract, transform,
-validate, load; the loops and the decisions live in ``crmsync.sync``.
+"""The sync flows. Each composes the run path's steps as Prefect tasks (one "pull chunk" task run
+per pulled chunk, the push steps per pushed chunk); the loops and the decisions live in
+``crmsync.sync``.
 
 ``sync_integration`` checks the global toggle, then runs each object that is not disabled,
 in dependency order (clients, contacts, subscriptions), as a task run named for the pair
