@@ -115,7 +115,8 @@ def measure(records: int, log=print) -> dict:
     """Capture, then replay a full pull through the timed plain steps; the results as a dict."""
     from crmsync.sync import runner
     from crmsync.sync.context import open_context
-    from crmsync.sync.steps import PLAIN
+    from crmsync.sync import steps as plain
+    from crmsync.sync.steps import PLAIN, chunk_puller
 
     home = Path(tempfile.mkdtemp(prefix="crmsync-throughput-"))
     try:
@@ -124,10 +125,12 @@ def measure(records: int, log=print) -> dict:
         times = StepTimes()
         steps = replace(
             PLAIN,
-            extract_crm=times.timed("extract", PLAIN.extract_crm),
-            transform=times.timed("transform", PLAIN.transform),
-            validate=times.timed("validate", PLAIN.validate),
-            load=times.timed("load", PLAIN.load),
+            pull_chunk=chunk_puller(
+                times.timed("load", plain.load),
+                extract_step=times.timed("extract", plain.extract_crm),
+                transform_step=times.timed("transform", plain.transform),
+                validate_step=times.timed("validate", plain.validate),
+            ),
         )
         ctx = open_context(store, "hubspot", "clients", connector_factory=lambda: replay)
         usage, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()

@@ -84,7 +84,10 @@ def load(
 
 def chunk_puller(
     load_step: LoadStep,
-) -> Callable[[RunContext, pull.ChangeStream, pull.LoadOptions], ChunkDone]:
+    extract_step: Callable[..., pull.PullChunk] = extract_crm,
+    transform_step: Callable[..., pd.DataFrame] = transform,
+    validate_step: Callable[..., validation.ValidationResult] = validate,
+) -> PullChunkStep:
     """One chunk's extract, transform, validate and ``load_step``, as one step that returns counts.
 
     The chunk's records never leave the step: a Prefect task run keeps its parameters and its
@@ -94,10 +97,10 @@ def chunk_puller(
     """
 
     def pull_chunk(ctx: RunContext, stream: pull.ChangeStream, options: pull.LoadOptions) -> ChunkDone:
-        chunk = extract_crm(ctx, stream)
+        chunk = extract_step(ctx, stream)
         if chunk.empty:
             return ChunkDone(PullCounts(), empty=True)
-        checked = validate(ctx, transform(ctx, chunk), "pull")
+        checked = validate_step(ctx, transform_step(ctx, chunk), "pull")
         for attempt in Retrying(stop=stop_after_attempt(3), wait=wait_fixed(1), reraise=True):
             with attempt:
                 counts = load_step(ctx, chunk, checked, options)
