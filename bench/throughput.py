@@ -114,8 +114,8 @@ def _pin(log) -> int:
 def measure(records: int, log=print) -> dict:
     """Capture, then replay a full pull through the timed plain steps; the results as a dict."""
     from crmsync.sync import runner
-    from crmsync.sync.context import open_context
     from crmsync.sync import steps as plain
+    from crmsync.sync.context import open_context
     from crmsync.sync.steps import PLAIN, chunk_puller
 
     home = Path(tempfile.mkdtemp(prefix="crmsync-throughput-"))
