@@ -61,15 +61,17 @@ def insert_many(
     same = same or {}
     names = list(rows[0])
     fixed = tuple(_processed(conn, table.c[name], value) for name, value in same.items())
-    processors = [_processor(conn, table.c[name]) for name in names]
-    if any(processors):
-        params = [
-            (*(p(row[n]) if p else row[n] for p, n in zip(processors, names, strict=True)), *fixed)
-            for row in rows
-        ]
-    else:
-        params = [(*(row[n] for n in names), *fixed) for row in rows]
+    processors = [(i, p) for i, name in enumerate(names) if (p := _processor(conn, table.c[name]))]
+    params = [(*_values(row, names, processors), *fixed) for row in rows]
     conn.exec_driver_sql(_insert_sql(conn, table, [*names, *same], upsert), params)
+
+
+def _values(row: dict[str, Any], names: list[str], processors: list[tuple[int, Any]]) -> list[Any]:
+    """One row's values in column order, through the bind processors of the columns that have one."""
+    values = [row[name] for name in names]
+    for i, process in processors:
+        values[i] = process(values[i])
+    return values
 
 
 def insert_new(

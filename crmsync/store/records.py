@@ -48,7 +48,10 @@ class CSRecords:
         statement = (
             sa.select(stored, table.c.id)
             .where(
-                sa.or_(sa.func.lower(stored).in_(ascii_keys), _non_ascii(stored, self.engine.dialect.name)),
+                sa.or_(
+                    member_of(sa.func.lower(stored), ascii_keys, self.engine.dialect.name),
+                    _non_ascii(stored, self.engine.dialect.name),
+                ),
                 table.c.id.not_in(linked),
             )
             .order_by(table.c.id)
