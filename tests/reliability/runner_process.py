@@ -90,9 +90,9 @@ def _child(request: dict, report_fd: int) -> None:
     os.environ.pop("CRMSYNC_CRASH_AT", None)
     fault = request.get("fault") or ""
     counts: Counter = Counter()
-    if fault.startswith(("http:", "sql:", "commit:")):
-        _arm(fault, counts)
-    elif fault:
+    moment = fault.startswith(("http:", "sql:", "commit:"))
+    _arm(fault if moment else "", counts)  # always counts; dies only at a moment it is given
+    if fault and not moment:
         os.environ["CRMSYNC_CRASH_AT"] = fault
     os.environ.update(request.get("env") or {})
     sys.argv = ["crmsync", *request["argv"]]
