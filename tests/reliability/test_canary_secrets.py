@@ -90,13 +90,23 @@ def _files_with(root: Path, needles: list[str]) -> list[str]:
     return found
 
 
+def _every(read) -> list:
+    """All the rows of a Prefect read, 200 (the API's maximum) at a time."""
+    rows: list = []
+    while True:
+        page = read(limit=200, offset=len(rows))
+        rows += page
+        if len(page) < 200:
+            return rows
+
+
 def _prefect_text() -> str:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter
 
     with get_client(sync_client=True) as client:
-        logs = client.read_logs(log_filter=LogFilter(), limit=10_000)
-        artifacts = client.read_artifacts(limit=10_000)
+        logs = _every(lambda **page: client.read_logs(log_filter=LogFilter(), **page))
+        artifacts = _every(client.read_artifacts)
     assert logs and artifacts  # the runs really logged and published
     return "\n".join(
         [*(log.message for log in logs), *(repr(a.data) + repr(a.description) for a in artifacts)]

