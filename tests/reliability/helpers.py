@@ -57,6 +57,8 @@ class RunServer:
         return Run(answer["rc"], answer["counts"], log.read_text(errors="replace") if log.exists() else "")
 
     def close(self) -> None:
+        if self.process.stdin.closed:
+            return
         self.process.stdin.close()
         self.process.wait(timeout=30)
 

@@ -106,6 +106,9 @@ def _child(request: dict, report_fd: int) -> None:
     except BaseException as exc:  # reported as the run's failure, like the CLI would
         print(f"runner_process: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 1
+    import atexit
+
+    atexit._run_exitfuncs()  # as a process that ends normally does (Prefect sends its last logs)
     os.write(report_fd, json.dumps(dict(counts)).encode())
     sys.stdout.flush()
     sys.stderr.flush()

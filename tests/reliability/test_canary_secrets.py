@@ -1,8 +1,8 @@
 """Canary secrets: unique tokens as the CRM credentials and the UI token, searched for everywhere.
 
-The CLI runs as a user runs it (a process per command) against sandboxes that accept only the
-canaries: connect, sync (with 429s and 5xx, so retries are logged, and a
-quarantined record), show, quarantine, explain, audit, preview, fields, and failing runs with
+The CLI runs as a user runs it (a process per command, forked by the run server) against
+sandboxes that accept only the canaries: connect, sync (with 429s and 5xx, so retries are
+logged, and a quarantined record), show, quarantine, explain, audit, preview, fields, and failing runs with
 wrong canary credentials (also with CRMSYNC_DEBUG's traceback). Then no canary may appear in any
 output, any Prefect log or artifact, any row of any table of the store, or any file under the
 test's directory: CRMSYNC_HOME, the SQLite store and the processes' TMPDIR all live there.
@@ -10,9 +10,6 @@ test's directory: CRMSYNC_HOME, the SQLite store and the processes' TMPDIR all l
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,6 +19,7 @@ import sqlalchemy as sa
 from crmsync.models import Client
 from crmsync.sandbox.http import Faults
 from crmsync.store import Store
+from tests.reliability.helpers import RunServer, server_env
 
 
 def _canary(what: str) -> str:
@@ -55,17 +53,6 @@ def _start(kind: str, tmp_path: Path, canaries: dict[str, str]):
         "SALESFORCE_SECURITY_TOKEN": canaries["security_token"],
     }
     return running, env
-
-
-def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "crmsync", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
 
 
 def _store_text(url: str) -> str:
@@ -114,23 +101,25 @@ def _prefect_text() -> str:
 
 
 @pytest.mark.parametrize("kind", ["hubspot", "salesforce"])
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)
 def test_canary_secrets_appear_nowhere(kind, backend, prefect_api, tmp_path, monkeypatch):
     canaries = {name: _canary(name) for name in ("token", "password", "security_token", "ui", "wrong")}
     running, crm_env = _start(kind, tmp_path, canaries)
+    cli = None
     try:
         (tmp_path / "tmp").mkdir()
         env = {
-            **os.environ,
+            **server_env(prefect_api),
             **crm_env,
-            "PREFECT_API_URL": prefect_api,
             "CRMSYNC_UI_TOKEN": canaries["ui"],
             "TMPDIR": str(tmp_path / "tmp"),
         }
         url = env["CRMSYNC_DATABASE_URL"]
+        (tmp_path / "logs").mkdir()
+        cli = RunServer(env, tmp_path / "logs")  # each command a forked `crmsync` process
         outputs = []
-        done = _cli(env, "connect", kind)
-        assert done.returncode == 0, done.stderr
+        done = cli.run("connect", kind)
+        assert done.rc == 0, done.output
         with Store(url).session() as s:
             s.add(Client(name="Canary Churned Co", domain="canary-churned.example.net", status="Churned"))
         running.app.faults = Faults(rate_limit_every=4, error_every=7)
@@ -145,17 +134,16 @@ def test_canary_secrets_appear_nowhere(kind, backend, prefect_api, tmp_path, mon
             ("preview", kind, "--json"),
             ("fields", kind, "clients", "--json"),
         ):
-            done = _cli(env, *argv)
-            outputs.append(f"$ {argv}\n{done.stdout}\n{done.stderr}")
-            assert done.returncode == 0, outputs[-1]
+            done = cli.run(*argv)
+            outputs.append(f"$ {argv}\n{done.output}")
+            assert done.rc == 0, outputs[-1]
         assert "Churned" in outputs[2]  # the quarantine really holds a record and its reason
         running.app.faults = Faults()
-        wrong = dict(env)
-        wrong["HUBSPOT_ACCESS_TOKEN" if kind == "hubspot" else "SALESFORCE_PASSWORD"] = canaries["wrong"]
+        wrong = {"HUBSPOT_ACCESS_TOKEN" if kind == "hubspot" else "SALESFORCE_PASSWORD": canaries["wrong"]}
         for extra in ({}, {"CRMSYNC_DEBUG": "1"}):
-            done = _cli({**wrong, **extra}, "sync", kind)
-            outputs.append(f"$ sync with a wrong credential {extra}\n{done.stdout}\n{done.stderr}")
-            assert done.returncode != 0, outputs[-1]
+            done = cli.run("sync", kind, env={**wrong, **extra})
+            outputs.append(f"$ sync with a wrong credential {extra}\n{done.output}")
+            assert done.rc not in (0, 137), outputs[-1]
 
         secrets = list(canaries.values())
         everything = "\n".join([*outputs, _prefect_text(), _store_text(url)])
@@ -167,3 +155,5 @@ def test_canary_secrets_appear_nowhere(kind, backend, prefect_api, tmp_path, mon
         assert len(_files_with(tmp_path, secrets)) == 1
     finally:
         running.stop()
+        if cli is not None:
+            cli.close()
