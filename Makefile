@@ -10,7 +10,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install demo test lint format bench bench-full clean
+.PHONY: install demo test lint format bench bench-full bench-deps bench-throughput bench-scale clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,13 +51,30 @@ $(BENCH_DLT)/.installed: $(UV) bench/requirements-dlt.txt
 bench: install $(BENCH_DLT)/.installed
 	$(VENV)/bin/python -m bench
 
+# matplotlib for the scale plots: the locked `bench` dependency group, added to .venv (--inexact
+# keeps py-spy, which bench-full installs beside it).
+bench-deps: install
+	$(UV) sync --frozen --inexact --all-extras --group bench --python $(PYTHON)
+
+# Target 2: transform + validate + load of 100k records on one core, the API excluded (~1-3 min).
+bench-throughput: install
+	BENCH_ONLY=throughput $(VENV)/bin/python -m bench
+
+# Target 5: `crmsync sync hubspot` pulls of 10k, 100k and 1M records with RSS sampled every 0.2 s;
+# plots in docs/ (15-40 min on this machine, most of it the 1M run).
+bench-scale: bench-deps
+	BENCH_ONLY=scale $(VENV)/bin/python -m bench
+
 # bench, then crmsync's own pull/no-change/push timings for both CRMs against the optimum
 # API calls, and where crmsync's time goes: py-spy profiles of a full load and of quiet runs
-# (ephemeral API, running server), import times, task-run, GX and SDK costs. ~10 min.
-bench-full: bench
+# (ephemeral API, running server), import times, task-run, GX and SDK costs (~10 min); then
+# local throughput and the 10k/100k/1M scale runs (bench-throughput, bench-scale).
+bench-full: bench bench-deps
 	BENCH_ONLY=pull_push $(VENV)/bin/python -m bench
 	$(UV) pip install --quiet --python $(VENV)/bin/python py-spy==0.4.3
 	$(VENV)/bin/python -m bench.profile
+	BENCH_ONLY=throughput $(VENV)/bin/python -m bench
+	BENCH_ONLY=scale $(VENV)/bin/python -m bench
 
 clean:
 	rm -rf $(TOOLS) $(VENV) $(BENCH_DLT) .pytest_cache .ruff_cache

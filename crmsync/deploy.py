@@ -3,8 +3,10 @@
 The integration's deployment carries the pull schedule (an interval, none for manual) and runs
 its objects in dependency order; each object also has its own deployment for a one-object
 "pull now", and a backfill deployment (``crmsync-backfill``, never scheduled: its run asks for
-the dates). Every deployment has a concurrency limit of 1, so runs never overlap, and is
-paused while the integration's toggle is off (or, for an object, while it is disabled).
+the dates). Each integration also has a parity audit and a sync preview (``crmsync-preview``,
+which writes nothing and publishes table artifacts). Every deployment has a concurrency limit of 1,
+so runs never overlap, and is paused while the integration's toggle is off (or, for an object,
+while it is disabled).
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ INTEGRATION_FLOW = "crmsync-integration"
 OBJECT_FLOW = "crmsync-object"
 BACKFILL_FLOW = "crmsync-backfill"
 AUDIT_FLOW = "crmsync-audit"
+PREVIEW_FLOW = "crmsync-preview"
 ENTRYPOINTS = {
     INTEGRATION_FLOW: "flows/sync.py:sync_integration",
     OBJECT_FLOW: "flows/sync.py:sync_object",
     BACKFILL_FLOW: "flows/backfill.py:backfill",
     AUDIT_FLOW: "flows/audit.py:audit_integration",
+    PREVIEW_FLOW: "flows/preview.py:preview_sync",
 }
 TAG = "crmsync"
 
@@ -84,6 +88,7 @@ def desired_deployments(store: Store) -> list[DeploymentSpec]:
             )
             specs.append(_backfill_spec(integration, setting.cs_object, setting.direction))
         specs.append(_audit_spec(integration.name, integration.enabled))
+        specs.append(_preview_spec(integration.name, integration.enabled))
     return specs
 
 
@@ -108,6 +113,18 @@ def _audit_spec(integration: str, enabled: bool) -> DeploymentSpec:
         interval_seconds=None,
         paused=not enabled,
         tags=(TAG, integration),
+    )
+
+
+def _preview_spec(integration: str, enabled: bool) -> DeploymentSpec:
+    """The sync preview, run from the Prefect UI on demand: never scheduled, paused with the toggle."""
+    return DeploymentSpec(
+        flow=PREVIEW_FLOW,
+        name=f"{integration}-preview",
+        parameters={"integration": integration},
+        interval_seconds=None,
+        paused=not enabled,
+        tags=(TAG, integration, "preview"),
     )
 
 

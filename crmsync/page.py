@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crmsync import config, connecting
+from crmsync import budgets, config, connecting
 from crmsync.connecting import open_account as open_account
 from crmsync.errors import ConfigError
 from crmsync.mapping.files import load_integration_mapping
@@ -169,6 +169,7 @@ def page(store: Store, name: str) -> dict[str, Any]:
         "next_pull": _when(integration.next_pull_at),
         "objects": objects,
         "mapping_file": str(path) if path else "(none: not a valid integration name)",
+        "api_budget": budgets.describe(integration.kind, integration.account),
     }
 
 

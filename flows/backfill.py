@@ -8,7 +8,7 @@ of that object (``crmsync.store.locks``). A completed window is recorded in
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from prefect import flow, get_run_logger, tags, task
@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from crmsync.faults import crash_point
-from crmsync.sync.backfill import split_windows, window_done
+from crmsync.sync.backfill import Day, WindowSize, split_windows, window_done
 from crmsync.sync.context import open_context
 from crmsync.sync.runner import Window, run_object
 from crmsync.sync.steps import PLAIN
@@ -43,7 +43,7 @@ def backfill_window(integration: str, cs_object: str, start: datetime, end: date
 
 @flow(name="crmsync-backfill", flow_run_name=_run_name)
 def backfill(
-    integration: str, cs_object: str, since: date, until: date | None = None, window: str = "1d"
+    integration: str, cs_object: str, since: Day, until: Day | None = None, window: WindowSize = "1d"
 ) -> dict[str, Any]:
     """Re-pull the records the CRM changed from ``since`` to ``until`` (default: today), window by window."""
     from crmsync.store import Store

@@ -1,5 +1,6 @@
-"""The sync flows. Each composes the run path's steps as Prefect tasks: extract, transform,
-validate, load; the loops and the decisions live in ``crmsync.sync``.
+"""The sync flows. Each composes the run path's steps as Prefect tasks (one "pull chunk" task run
+per pulled chunk, the push steps per pushed chunk); the loops and the decisions live in
+``crmsync.sync``.
 
 ``sync_integration`` checks the global toggle, then runs each object that is not disabled,
 in dependency order (clients, contacts, subscriptions), as a task run named for the pair
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, tags, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
@@ -60,6 +61,11 @@ def run_trigger() -> str:
         return "scheduled" if client.read_flow_run(run_id).auto_scheduled else "pull now"
 
 
+def _run_kind() -> str:
+    """The run-kind tag of a sync: ``scheduled`` or ``pull-now``."""
+    return "scheduled" if run_trigger() == "scheduled" else "pull-now"
+
+
 def _object_run_name() -> str:
     params = flow_run.parameters
     return f"{params['integration']} · {params['cs_object']} · {run_trigger()}"
@@ -78,7 +84,21 @@ def sync_object(integration: str, cs_object: str, trigger: str | None = None) ->
     """
     from crmsync.store import Store
 
-    return _run(open_context(Store(), integration, cs_object), None)
+    ctx = open_context(Store(), integration, cs_object)
+    _tag_this_run(integration, cs_object, _run_kind())
+    return _run(ctx, None)
+
+
+def _tag_this_run(*names: str) -> None:
+    """Add tags to this flow run itself (one API call); its step task runs stay untagged (as in
+    ``_object_task``: a tagged task run asks the API for its tags' concurrency slots)."""
+    run_id = flow_run.get_id()
+    if not run_id:
+        return
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(run_id, tags=sorted({*flow_run.get_tags(), *names}))
 
 
 @flow(name="crmsync-integration", flow_run_name=_integration_run_name, timeout_seconds=flow_timeout())
@@ -95,7 +115,7 @@ def sync_integration(
         publish_artifact(integration, [], skipped=True)
         return {"integration": integration, "status": "skipped", "objects": []}
     contexts = _contexts(store, integration, objects)  # configuration errors surface before any API call
-    kind = "scheduled" if run_trigger() == "scheduled" else "pull-now"
+    kind = _run_kind()
     results = [ctx if isinstance(ctx, dict) else _object_task(ctx, kind) for ctx in contexts]
     store.settings.record_pull(integration, utcnow())
     publish_artifact(integration, results)
@@ -119,9 +139,13 @@ def _contexts(store: Any, integration: str, objects: list[str] | None) -> list[R
 
 
 def _object_task(ctx: RunContext, kind: str) -> dict[str, Any]:
-    """Run one object as a task run tagged with its integration, object and run kind."""
-    with tags(ctx.plan.integration, ctx.plan.cs_object, kind):
-        return sync_object_task(quote(ctx), ctx.plan.label)
+    """Run one object as a task run tagged with its integration, object and run kind.
+
+    The tags go on the object's task run only, not into a ``tags()`` context: every task run
+    that carries tags asks the Prefect API for their concurrency slots, a round trip per step.
+    """
+    tagged = sync_object_task.with_options(tags={ctx.plan.integration, ctx.plan.cs_object, kind})
+    return tagged(quote(ctx), ctx.plan.label)
 
 
 @task(name="sync object", task_run_name="{label}", cache_policy=NO_CACHE)

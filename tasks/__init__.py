@@ -1,4 +1,4 @@
-"""Prefect tasks: the run's steps (``crmsync.sync.steps``) as small named tasks over chunks.
+"""Prefect tasks: the run's steps (``crmsync.sync.steps``) as named tasks over chunks.
 
 ``STEPS`` is the table the flows hand to the run path. Every argument goes to a task
 ``quote``d: Prefect would otherwise walk every element of a chunk or frame (10,000 links are

@@ -27,12 +27,11 @@ def _quoted(step: Task) -> Callable[..., Any]:
     return call
 
 
-# No retries on extract_crm: the connector already retries each call (429, 5xx, timeouts), and
-# a half-read page stream cannot be replayed; a failed run resumes from the committed cursor.
-extract_crm_changes = _task(steps.extract_crm, "extract CRM changes")
-transform_pulled = _task(steps.transform, "transform pulled records")
+# One task run per pulled chunk (extract, transform, validate, load: see steps.chunk_puller),
+# returning counts only. No task retries: the connector retries each call (429, 5xx, timeouts),
+# the load retries its commit, and a half-read page stream cannot be replayed.
+pull_chunk = _task(steps.pull_chunk, "pull chunk")
 validate_chunk = _task(steps.validate, "validate chunk")
-load_pulled = _task(steps.load, "load pulled chunk", retries=2)
 link_parked_children = _task(steps.link_parked, "link parked children")
 apply_crm_deletes = _task(steps.apply_deletes, "apply CRM deletes", retries=2, delay=5)
 extract_cs_changes = _task(steps.extract_cs, "extract ClientSuccess changes", retries=2)
@@ -43,10 +42,8 @@ write_to_crm = _task(steps.write_crm, "write to CRM", retries=2, delay=5)
 commit_push = _task(steps.commit_push, "commit pushed chunk", retries=2)
 
 STEPS = steps.Steps(
-    extract_crm=_quoted(extract_crm_changes),
-    transform=_quoted(transform_pulled),
+    pull_chunk=_quoted(pull_chunk),
     validate=_quoted(validate_chunk),
-    load=_quoted(load_pulled),
     link_parked=_quoted(link_parked_children),
     apply_deletes=_quoted(apply_crm_deletes),
     extract_cs=_quoted(extract_cs_changes),
@@ -57,7 +54,7 @@ STEPS = steps.Steps(
 )
 
 # The preview's steps: the sync's tasks, with the writing ones swapped for reporting ones.
-load_preview = _task(preview.load, "preview pulled chunk")
+pull_chunk_preview = _task(steps.chunk_puller(preview.load), "preview pulled chunk")
 link_parked_preview = _task(preview.link_parked, "preview parked children")
 apply_deletes_preview = _task(preview.apply_deletes, "preview CRM deletes")
 write_preview = _task(preview.write_crm, "preview CRM writes")
@@ -65,7 +62,7 @@ commit_preview = _task(preview.commit_push, "preview pushed chunk")
 
 PREVIEW_STEPS = replace(
     STEPS,
-    load=_quoted(load_preview),
+    pull_chunk=_quoted(pull_chunk_preview),
     link_parked=_quoted(link_parked_preview),
     apply_deletes=_quoted(apply_deletes_preview),
     write_crm=_quoted(write_preview),

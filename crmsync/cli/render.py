@@ -87,6 +87,22 @@ def show_page(page: dict[str, Any]) -> None:
                 text(fld["effective"], style),
             )
     console.print(fields)
+    _show_budget(page.get("api_budget"))
+
+
+def _show_budget(budget: dict[str, Any] | None) -> None:
+    """The account's API budget: its limits, the Prefect limits carrying them, and whether it applies."""
+    if not budget:
+        return
+    console.print(text(f"API budget of {budget['account']}: {budget['status']}"), highlight=False)
+    for limit in budget["limits"]:
+        console.print(
+            text(
+                f"  {limit['limit']}: bucket of {limit['burst']} refilling {limit['per_second']:.3g}/s, "
+                f"taken {limit['batch']} at a time (Prefect limit {limit['prefect_limit']})"
+            ),
+            highlight=False,
+        )
 
 
 RUN_COLUMNS = (

@@ -40,6 +40,7 @@ def run_with_progress(integration: str, objects: list[str] | None, **kwargs: Any
     """Run the integration flow in this process, drawing a progress line per integration × object."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from crmsync import local_api
     from crmsync.sync.context import set_progress
     from flows.sync import sync_integration
 
@@ -64,6 +65,7 @@ def run_with_progress(integration: str, objects: list[str] | None, **kwargs: Any
             bar.update(tasks[key], completed=total, done=f"{total:,} records")
 
         set_progress(on_progress)
+        local_api.ready()
         try:
             return sync_integration(integration, objects, **kwargs)
         finally:
@@ -91,6 +93,10 @@ def sync(
     as_json: JsonFlag = False,
 ) -> None:
     """Pull now: pull CRM changes and push ClientSuccess changes, as the directions allow."""
+    if not deployment:
+        from crmsync import local_api
+
+        local_api.start()  # Prefect's temporary API boots beside the checks and imports below
     store = open_store()
     row = store.settings.integration(integration)
     if cs_object:

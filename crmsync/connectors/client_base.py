@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from crmsync.connectors.base import AuthError, ConnectorError, Rejected
 from crmsync.secrets import Secret, scrub
+
+if TYPE_CHECKING:
+    from crmsync.budgets import Budget
 
 T = TypeVar("T")
 _END = object()  # the end of an SDK generator (None may be an item)
@@ -134,6 +137,7 @@ class ClientBase:
     """Retries, error resolution, scrubbing and logging for one CRM's SDK client."""
 
     ERRORS: ClassVar[ErrorTable]
+    budget: Budget | None = None  # the account's API budget (crmsync.budgets), when one is in force
     # The final error after the last retry; Salesforce's messages end with their cause, so it keeps them.
     GAVE_UP: ClassVar[str] = "{line} (gave up after {attempts} attempts)"
 
@@ -159,6 +163,7 @@ class ClientBase:
         """
 
         def once() -> T:
+            self._spend(what)  # every attempt is a request the CRM counts, retries included
             try:
                 return self._attempt(attempt)
             except Exception as exc:
@@ -185,6 +190,7 @@ class ClientBase:
         failures = 0
         while True:
             failed = None
+            self._spend(what)
             try:
                 if items is None:
                     items = self._attempt(start)
@@ -203,6 +209,11 @@ class ClientBase:
             if item is _END:
                 return
             yield item
+
+    def _spend(self, what: str) -> None:
+        """Take this request's slots from the account's API budget (none: nothing to take)."""
+        if self.budget is not None:
+            self.budget.spend()
 
     def _attempt(self, fn: Callable[[], T]) -> T:
         """One try of an SDK call; a client whose session can expire renews it here."""

@@ -35,9 +35,16 @@ class ConnectorSpec:
         return self.key_fields.get(external_object)
 
     def open(self, **options: Any) -> Connector:
-        """A connector with credentials from the environment (or Prefect Secret blocks)."""
+        """A connector with credentials from the environment (or Prefect Secret blocks).
+
+        Its client draws on the account's API budget when one is in force (``crmsync.budgets``).
+        """
+        from crmsync.budgets import attach
+
         module, _, cls = self.connector.partition(":")
-        return getattr(importlib.import_module(module), cls).from_env(**options)
+        connector = getattr(importlib.import_module(module), cls).from_env(**options)
+        attach(connector, self.name)
+        return connector
 
 
 KINDS: dict[str, ConnectorSpec] = {

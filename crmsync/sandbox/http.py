@@ -96,6 +96,7 @@ class App:
     def __init__(self) -> None:
         self.routes: list[Route] = []
         self.counters: Counter[str] = Counter()
+        self.requests: list[tuple[float, str]] = []  # (time.time() on arrival, label) of each counted request
         self.faults = Faults()
         self._lock = threading.Lock()
         self._seen = 0
@@ -108,6 +109,7 @@ class App:
     def reset_counters(self) -> None:
         with self._lock:
             self.counters.clear()
+            self.requests.clear()
 
     # --- hooks for subclasses -------------------------------------------------------------
     def authenticate(self, request: Request, label: str) -> None:
@@ -133,6 +135,7 @@ class App:
     def _call(self, request: Request, label: str, fn: Callable[[Request], Any]) -> Response:
         with self._lock:
             self.counters[label] += 1
+            self.requests.append((time.time(), label))
             self._seen += 1
             seen = self._seen
         if self.faults.latency_ms:

@@ -3,7 +3,6 @@ or replayed, built from the chunk's batch lists and written in the chunk's own t
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from crmsync.models import RecordEvent
+from crmsync.store.bulk import encode, insert_many
 from crmsync.store.types import PullBatch, PushBatch, Scope
 
 
@@ -20,7 +20,7 @@ def _event(cs_id: Any, external_id: Any, action: str, values: dict[str, Any]) ->
         "cs_id": None if cs_id is None else int(cs_id),
         "external_id": None if external_id is None else str(external_id),
         "action": action,
-        "values": json.loads(json.dumps(values, default=str)),
+        "values": encode(values),
     }
 
 
@@ -79,11 +79,14 @@ def write_events(
     s: Session, scope: Scope, direction: str, events: list[dict[str, Any]], run_id: str, now: datetime
 ) -> None:
     """Insert a chunk's events (one executemany) inside the chunk's session."""
-    if not events:
-        return
-    owner = {"integration": scope.integration, "cs_object": scope.cs_object, "direction": direction}
-    rows = [{**owner, **event, "run_id": run_id, "at": now} for event in events]
-    s.connection().execute(sa.insert(RecordEvent), rows)
+    same = {
+        "integration": scope.integration,
+        "cs_object": scope.cs_object,
+        "direction": direction,
+        "run_id": run_id,
+        "at": now,
+    }
+    insert_many(s.connection(), RecordEvent.__table__, events, same)
 
 
 def prune_events(s: Session, now: datetime, days: int) -> int:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from crmsync.models import CS_MODELS, RecordLink
+from crmsync.store.bulk import member_of
 from crmsync.store.state import in_scope
 from crmsync.store.types import Scope
 
@@ -47,7 +48,10 @@ class CSRecords:
         statement = (
             sa.select(stored, table.c.id)
             .where(
-                sa.or_(sa.func.lower(stored).in_(ascii_keys), _non_ascii(stored, self.engine.dialect.name)),
+                sa.or_(
+                    member_of(sa.func.lower(stored), ascii_keys, self.engine.dialect.name),
+                    _non_ascii(stored, self.engine.dialect.name),
+                ),
                 table.c.id.not_in(linked),
             )
             .order_by(table.c.id)
@@ -64,7 +68,8 @@ class CSRecords:
         """Those of ``ids`` that still exist as CS records."""
         table = CS_MODELS[cs_object].__table__
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(table.c.id).where(table.c.id.in_([int(i) for i in ids])))
+            wanted = member_of(table.c.id, [int(i) for i in ids], self.engine.dialect.name)
+            rows = conn.execute(sa.select(table.c.id).where(wanted))
             return {row[0] for row in rows}
 
     def unlinked_ids(self, scope: Scope, ids: Sequence[int]) -> set[int]:
@@ -73,7 +78,9 @@ class CSRecords:
         linked = sa.select(RecordLink.cs_id).where(*in_scope(scope))
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(table.c.id).where(table.c.id.in_(list(ids)), table.c.id.not_in(linked))
+                sa.select(table.c.id).where(
+                    member_of(table.c.id, list(ids), self.engine.dialect.name), table.c.id.not_in(linked)
+                )
             )
             return {row[0] for row in rows}
 

@@ -22,6 +22,7 @@ from crmsync.models import (
     SyncRun,
     utcnow,
 )
+from crmsync.store.bulk import insert_new, member_of
 from crmsync.store.engine import session
 from crmsync.store.events import prune_events, pull_events, push_events, write_events
 from crmsync.store.types import PARENT_SYNCED, PullBatch, PushBatch, Scope
@@ -42,6 +43,7 @@ class SyncState:
 
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self.dialect = engine.dialect.name
 
     # --- links and cursors --------------------------------------------------------------------
 
@@ -71,12 +73,12 @@ class SyncState:
 
     def links_by_external(self, scope: Scope, external_ids: Sequence[str]) -> dict[str, RecordLink]:
         """The scope's links of these CRM records, by CRM id (read-only rows with the link's columns)."""
-        where = col(RecordLink.external_id).in_(list(external_ids))
+        where = member_of(col(RecordLink.external_id), [str(i) for i in external_ids], self.dialect)
         return {row.external_id: row for row in self._links(scope, where)}
 
     def links_by_cs(self, scope: Scope, cs_ids: Sequence[int]) -> dict[int, RecordLink]:
         """The scope's links of these CS records, by CS id (read-only rows with the link's columns)."""
-        where = col(RecordLink.cs_id).in_([int(i) for i in cs_ids])
+        where = member_of(col(RecordLink.cs_id), [int(i) for i in cs_ids], self.dialect)
         return {row.cs_id: row for row in self._links(scope, where)}
 
     def _links(self, scope: Scope, where: sa.ColumnElement[bool]) -> list[sa.Row]:
@@ -237,14 +239,12 @@ class SyncState:
             created: list[int] = []
             if batch.creates:
                 rows = [{k: v for k, v in row.items() if k != "_link"} for row in batch.creates]
-                for row in rows:
-                    row.setdefault("created_at", now)
-                    row.setdefault("updated_at", now)
-                    row.setdefault("custom", {})
-                result = s.connection().execute(
-                    sa.insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
-                )
-                created = [r[0] for r in result]
+                same = {
+                    k: v
+                    for k, v in (("created_at", now), ("updated_at", now), ("custom", {}))
+                    if k not in rows[0]
+                }
+                created = insert_new(s.connection(), table, rows, same)
                 for cs_id, row in zip(created, batch.creates, strict=True):
                     batch.new_links.append({**row["_link"], "cs_id": cs_id})
             if batch.updates:

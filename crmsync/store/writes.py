@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from crmsync.models import QuarantineRecord, RecordLink, SyncCursor, utcnow
+from crmsync.store.bulk import insert_many, member_of
 from crmsync.store.types import Scope
 
 
@@ -44,14 +45,30 @@ def write_links(
         "external_object": scope.external_object,
     }
     if new:
-        rows = [{"parent_external_id": None, **owner, **link, "synced_at": now} for link in new]
-        _upsert(
-            s,
-            RecordLink,
+        rows = [
+            {
+                "cs_id": link["cs_id"],
+                "external_id": link["external_id"],
+                "synced_values": link["synced_values"],
+                "parent_external_id": link.get("parent_external_id"),
+            }
+            for link in new
+        ]
+        insert_many(
+            s.connection(),
+            RecordLink.__table__,
             rows,
-            ["integration", "cs_object", "cs_id"],
-            ["external_object", "external_id", "synced_values", "synced_at", "parent_external_id"],
+            {**owner, "synced_at": now},
+            upsert=(
+                ["integration", "cs_object", "cs_id"],
+                ["external_object", "external_id", "synced_values", "synced_at", "parent_external_id"],
+            ),
         )
+    _refresh_links(s, scope, updates, now)
+
+
+def _refresh_links(s: Session, scope: Scope, updates: list[dict[str, Any]], now: datetime) -> None:
+    """New synced values (and pending parent) of existing links, one executemany."""
     if updates:
         statement = (
             sa.update(RecordLink)
@@ -116,7 +133,7 @@ def write_quarantine(
             QuarantineRecord.integration == scope.integration,
             QuarantineRecord.cs_object == scope.cs_object,
             QuarantineRecord.direction == direction,
-            col(QuarantineRecord.record_key).in_(loaded_keys),
+            member_of(col(QuarantineRecord.record_key), loaded_keys, s.bind.dialect.name),
             col(QuarantineRecord.replayed_at).is_(None),
         )
         .values(replayed_at=now)
@@ -161,7 +178,7 @@ def replay_linked(s: Session, scope: Scope, new_links: list[dict[str, Any]], now
                 QuarantineRecord.integration == scope.integration,
                 QuarantineRecord.cs_object == scope.cs_object,
                 QuarantineRecord.direction == direction,
-                col(QuarantineRecord.record_key).in_(linked),
+                member_of(col(QuarantineRecord.record_key), linked, s.bind.dialect.name),
                 col(QuarantineRecord.replayed_at).is_(None),
             )
             .values(replayed_at=now)

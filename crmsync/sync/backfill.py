@@ -10,11 +10,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+from pydantic import WithJsonSchema
 
 from crmsync.errors import ConfigError
 
 UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 MAX_WINDOWS = 10_000
+WINDOW_PATTERN = r"^\s*([1-9][0-9]{0,4})\s*([mhdw])\s*$"
+DATE_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+# The backfill flow's parameter types. Prefect's server checks a deployment run's parameters
+# against the flow's JSON schema when the run is created, but not ``format: date``: a pattern it
+# does check, so a malformed date or window is refused before any worker picks the run up.
+Day = Annotated[date, WithJsonSchema({"type": "string", "format": "date", "pattern": DATE_PATTERN})]
+WindowSize = Annotated[str, WithJsonSchema({"type": "string", "pattern": WINDOW_PATTERN})]
 
 WindowDone = Callable[[datetime, datetime, str], None]  # (start, end, status)
 _hooks: dict[str, WindowDone] = {}
@@ -22,7 +33,7 @@ _hooks: dict[str, WindowDone] = {}
 
 def parse_window(text: str) -> timedelta:
     """``30m``, ``6h``, ``1d`` or ``2w`` as a duration; anything else is a one-line error."""
-    found = re.fullmatch(r"\s*([1-9][0-9]{0,4})\s*([mhdw])\s*", text or "")
+    found = re.match(WINDOW_PATTERN, text or "")
     if not found:
         raise ConfigError(f"window {text!r} is not a duration like 30m, 6h, 1d or 2w")
     return int(found.group(1)) * UNITS[found.group(2)]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from crmsync.sync import pull
 from crmsync.sync.counts import PullCounts, PushCounts
-from crmsync.sync.steps import PLAIN
+from crmsync.sync.steps import PLAIN, chunk_puller
 
 if TYPE_CHECKING:
     from crmsync.connectors.base import WriteResult
@@ -180,7 +180,7 @@ def commit_push(
 
 PREVIEW = replace(
     PLAIN,
-    load=load,
+    pull_chunk=chunk_puller(load),
     link_parked=link_parked,
     apply_deletes=apply_deletes,
     write_crm=write_crm,

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crmsync.connectors.base import Cursor
@@ -20,7 +22,7 @@ from crmsync.sync.linked import Matched, merge_linked
 from crmsync.sync.merge import base_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     import pandas as pd
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from crmsync.sync.plan import ObjectPlan
 
 CHUNK_SIZE = 10_000  # records per chunk: a multiple of every page size, so chunks end on page edges
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OVERLAP = timedelta(minutes=2)  # re-read this much before the cursor: late commits and clock skew
 
 
@@ -36,16 +39,20 @@ OVERLAP = timedelta(minutes=2)  # re-read this much before the cursor: late comm
 class PullChunk:
     """One bounded chunk of CRM records: as a frame, their parents, and the cursor after them."""
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None  # None: no record to load and none deleted
     parents: dict[str, str]
     cursor: tuple[datetime, str] | None
     more: bool = False  # the stream has more records after this chunk
     deleted: list[str] = field(default_factory=list)  # ids the CRM deleted (if its stream says so)
     seen: int = 0  # records whose exact version was pulled before (the overlap re-reads them)
+    # The links of the chunk's records and of their parents, read once and shared by the steps
+    # that follow (transform's unchanged check, the load's match): nothing else writes them meanwhile.
+    links: dict[str, Any] | None = None
+    parent_links: dict[str, tuple[int | None, str]] | None = None
 
     @property
     def empty(self) -> bool:
-        return self.frame.empty and not self.deleted
+        return (self.frame is None or self.frame.empty) and not self.deleted
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,12 @@ class ChangeStream:
         self._page_cursor: Cursor | None = None
         self.exhausted = False
 
+    def close(self) -> None:
+        """Stop reading pages ahead (if they are)."""
+        close = getattr(self._pages, "close", None)
+        if close is not None:
+            close()
+
     def take(self) -> tuple[list[ExternalRecord], tuple[datetime, str] | None]:
         """The next records (at most ``size``) and the cursor a commit of them may record."""
         records: list[ExternalRecord] = []
@@ -98,6 +111,68 @@ class ChangeStream:
         return records, cursor
 
 
+class ReadAhead:
+    """The connector's pages, read by a background thread while the run loads earlier chunks.
+
+    Waiting on the CRM (and its JSON) then overlaps the transform and the store commit. Pages
+    come out in the order the connector yields them, so cursors and chunks are unchanged; at most
+    ``limit`` records wait in memory; an error of the reader is raised where the page was wanted.
+    The thread starts with the first page asked for (no API call before), and stops with ``close``.
+    """
+
+    def __init__(self, pages: Iterator[Page], limit: int = CHUNK_SIZE) -> None:
+        self._pages, self._limit = pages, limit
+        self._ready: deque[tuple[str, Any]] = deque()
+        self._buffered = 0
+        self._changed = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    def __iter__(self) -> ReadAhead:
+        return self
+
+    def __next__(self) -> Page:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._read, name="crmsync-read-ahead", daemon=True)
+            self._thread.start()
+        with self._changed:
+            self._changed.wait_for(lambda: self._ready)
+            kind, item = self._ready.popleft()
+            if kind == "page":
+                self._buffered -= len(item.records)
+            self._changed.notify_all()
+        if kind == "page":
+            return item
+        if kind == "error":
+            raise item
+        raise StopIteration
+
+    def _read(self) -> None:
+        try:
+            for page in self._pages:
+                with self._changed:
+                    self._changed.wait_for(lambda: self._closed or self._buffered < self._limit)
+                    if self._closed:
+                        return
+                    self._ready.append(("page", page))
+                    self._buffered += len(page.records)
+                    self._changed.notify_all()
+            self._put("end", None)
+        except Exception as exc:  # raised in the run's thread, where the page was wanted
+            self._put("error", exc)
+
+    def _put(self, kind: str, item: Any) -> None:
+        with self._changed:
+            self._ready.append((kind, item))
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Stop reading ahead (the run ended early, or failed)."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
 def open_changes(
     connector: Connector,
     plan: ObjectPlan,
@@ -110,7 +185,7 @@ def open_changes(
     ``skip_seen`` lets the run skip versions it pulled before; a backfill re-pulls them all.
     """
     pages = connector.read_changed(plan.external_object, plan.read_fields(), since, until)
-    return ChangeStream(iter(pages), skip_seen=skip_seen)
+    return ChangeStream(ReadAhead(iter(pages)), skip_seen=skip_seen)
 
 
 def extract_chunk(
@@ -126,20 +201,22 @@ def extract_chunk(
     # A record edited (or deleted) during the read comes back twice; its newest copy counts.
     last = {r.id: i for i, r in enumerate(records)}
     newest = [r for i, r in enumerate(records) if last[r.id] == i]
-    seen = _seen_versions(store, plan, newest) if store is not None else set()
+    links = _links_of(store, plan, newest) if store is not None else None
+    seen = _seen_versions(newest, links) if links else set()
     live = [r for r in newest if not r.deleted and r.id not in seen]
-    frame = records_frame(live, plan.read_fields())
+    # A quiet run's chunk (every record seen before) stops here without importing pandas.
+    frame = records_frame(live, plan.read_fields()) if live or any(r.deleted for r in newest) else None
     parents = connector.read_parents(plan.external_object, live) if plan.mapping.parent and live else {}
     deleted = [r.id for r in newest if r.deleted]
     more = not stream.exhausted
-    return PullChunk(frame, parents, cursor, more=more, deleted=deleted, seen=len(seen))
+    return PullChunk(frame, parents, cursor, more=more, deleted=deleted, seen=len(seen), links=links)
 
 
 def version_stamp(moment: datetime) -> int:
-    """A CRM modified time as the integer a link keeps (µs since 1970, UTC)."""
-    import pandas as pd
-
-    return int(pd.Timestamp(moment).value // 1000)  # .value is in nanoseconds at any unit
+    """A CRM modified time as the integer a link keeps (µs since 1970, UTC; naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 def version_stamps(modified: pd.Series) -> list[int]:
@@ -147,14 +224,27 @@ def version_stamps(modified: pd.Series) -> list[int]:
     return modified.dt.as_unit("us").astype("int64").tolist()
 
 
-def _seen_versions(store: Store, plan: ObjectPlan, records: list[ExternalRecord]) -> set[str]:
+def _links_of(store: Store, plan: ObjectPlan, records: list[ExternalRecord]) -> dict[str, Any]:
+    """The links of the chunk's live records, by CRM id (one read for the whole chunk)."""
+    live = [r.id for r in records if not r.deleted]
+    return store.state.links_by_external(plan.scope, live) if live else {}
+
+
+def chunk_links(store: Store, plan: ObjectPlan, chunk: PullChunk, ids: Sequence[str]) -> dict[str, Any]:
+    """The links of ``ids`` (records of the chunk): read at extract, or now, once per chunk."""
+    if chunk.links is None:
+        chunk.links = store.state.links_by_external(plan.scope, list(ids))
+    return chunk.links
+
+
+def _seen_versions(records: list[ExternalRecord], links: dict[str, Any]) -> set[str]:
     """Ids of records whose link says this very version was pulled already."""
-    live = [r for r in records if not r.deleted]
-    links = store.state.links_by_external(plan.scope, [r.id for r in live]) if live else {}
     return {
         r.id
-        for r in live
-        if r.id in links and links[r.id].synced_values.get(MODIFIED_SYNCED) == version_stamp(r.modified_at)
+        for r in records
+        if not r.deleted
+        and r.id in links
+        and links[r.id].synced_values.get(MODIFIED_SYNCED) == version_stamp(r.modified_at)
     }
 
 
@@ -174,7 +264,7 @@ def drop_unchanged(store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.Da
     if rows.empty:
         return rows
     ids = chunk.frame.loc[rows.index, EXTERNAL_ID].astype(str)
-    links = store.state.links_by_external(plan.scope, ids.tolist())
+    links = chunk_links(store, plan, chunk, ids.tolist())
     sel = rows.index[ids.isin(links).to_numpy()]
     if sel.empty:
         return rows
@@ -266,7 +356,8 @@ def _match(store: Store, plan: ObjectPlan, chunk: PullChunk, rows: pd.DataFrame)
     """Each record's CS id: by its link, else the CS id the CRM keeps, else the match key."""
     ext = chunk.frame.loc[rows.index]
     ids = ext[EXTERNAL_ID].astype(str)
-    links = store.state.links_by_external(plan.scope, ids.tolist())
+    links = chunk_links(store, plan, chunk, ids.tolist())
+    links = {eid: links[eid] for eid in ids if eid in links}
     cs_id = ids.map({eid: link.cs_id for eid, link in links.items()}).astype("object")
     cs_id = _by_key_field(store, plan, ext, cs_id)
     cs_id = _by_match_key(store, plan, rows, cs_id)
@@ -331,11 +422,13 @@ def _parents(
     parent_scope = plan.parent_scope
     if parent_scope is None:
         return {}
-    wanted = {eid: chunk.parents[eid] for eid in ids if chunk.parents.get(eid)}
-    links = store.state.links_by_external(parent_scope, sorted(set(wanted.values())))
-    alive = store.records.existing_ids(parent_scope.cs_object, [link.cs_id for link in links.values()])
-    parent_of = {pid: link.cs_id for pid, link in links.items() if link.cs_id in alive}
-    return {eid: (parent_of.get(pid), pid) for eid, pid in wanted.items()}
+    if chunk.parent_links is None:  # once per chunk, for all its records with a parent
+        wanted = {eid: pid for eid, pid in chunk.parents.items() if pid}
+        links = store.state.links_by_external(parent_scope, sorted(set(wanted.values())))
+        alive = store.records.existing_ids(parent_scope.cs_object, [link.cs_id for link in links.values()])
+        parent_of = {pid: link.cs_id for pid, link in links.items() if link.cs_id in alive}
+        chunk.parent_links = {eid: (parent_of.get(pid), pid) for eid, pid in wanted.items()}
+    return {eid: chunk.parent_links[eid] for eid in ids if eid in chunk.parent_links}
 
 
 def resolve_parked(store: Store, plan: ObjectPlan) -> int:

@@ -39,16 +39,17 @@ def pull_object(ctx: RunContext, steps: Steps, run_id: str, window: Window | Non
     until = window.until if window else None
     stream = pull.open_changes(ctx.connector, ctx.plan, since, until, skip_seen=window is None)
     options = pull.LoadOptions(run_id=run_id, move_cursor=window is None)
-    while True:
-        chunk = steps.extract_crm(ctx, stream)
-        if chunk.empty:
-            break
-        rows = steps.transform(ctx, chunk)
-        checked = steps.validate(ctx, rows, "pull")
-        counts.add(steps.load(ctx, chunk, checked, options))
-        ctx.report("pull", len(chunk.frame))
-        if not chunk.more:
-            break
+    try:
+        while True:
+            done = steps.pull_chunk(ctx, stream, options)  # extract, transform, validate, load
+            if done.empty:
+                break
+            counts.add(done.counts)
+            ctx.report("pull", done.records)
+            if not done.more:
+                break
+    finally:
+        stream.close()  # the pages read ahead stop with the run
     counts.parked -= steps.link_parked(ctx)
     if window is None:  # deletions follow their own cursor: the incremental sync's job, not a backfill's
         counts.deleted += steps.apply_deletes(ctx)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tenacity import Retrying, stop_after_attempt, wait_fixed
+
 from crmsync import validation
 from crmsync.faults import crash_point
 from crmsync.sync import pull, push
@@ -22,15 +24,28 @@ if TYPE_CHECKING:
     from crmsync.connectors.base import WriteResult
     from crmsync.sync.context import RunContext
 
+    LoadStep = Callable[
+        [RunContext, pull.PullChunk, validation.ValidationResult, pull.LoadOptions], PullCounts
+    ]
+    PullChunkStep = Callable[[RunContext, pull.ChangeStream, pull.LoadOptions], "ChunkDone"]
+
+
+@dataclass(frozen=True)
+class ChunkDone:
+    """What one pulled chunk did: its counts, its size, whether the stream has more. No records."""
+
+    counts: PullCounts
+    records: int = 0
+    more: bool = False
+    empty: bool = False
+
 
 @dataclass(frozen=True)
 class Steps:
     """The steps of a run, each a function of the run context (Prefect tasks in the flows)."""
 
-    extract_crm: Callable[[RunContext, pull.ChangeStream], pull.PullChunk]
-    transform: Callable[[RunContext, pull.PullChunk], pd.DataFrame]
+    pull_chunk: PullChunkStep
     validate: Callable[[RunContext, pd.DataFrame, str], validation.ValidationResult]
-    load: Callable[[RunContext, pull.PullChunk, validation.ValidationResult, pull.LoadOptions], PullCounts]
     link_parked: Callable[[RunContext], int]
     apply_deletes: Callable[[RunContext], int]
     extract_cs: Callable[[RunContext, push.Position, list[int]], push.PushChunk]
@@ -65,6 +80,36 @@ def load(
     crash_point("pull.before_commit")
     ctx.store.state.apply_pull(ctx.scope, batch, options.run_id)
     return counts
+
+
+def chunk_puller(
+    load_step: LoadStep,
+    extract_step: Callable[..., pull.PullChunk] = extract_crm,
+    transform_step: Callable[..., pd.DataFrame] = transform,
+    validate_step: Callable[..., validation.ValidationResult] = validate,
+) -> PullChunkStep:
+    """One chunk's extract, transform, validate and ``load_step``, as one step that returns counts.
+
+    The chunk's records never leave the step: a Prefect task run keeps its parameters and its
+    result until the run around it ends, so passing chunks between tasks kept every chunk of an
+    object in memory. The load is retried (twice, as its commit is one transaction); the extract
+    is not: a half-read page stream cannot be replayed, and a failed run resumes from its cursor.
+    """
+
+    def pull_chunk(ctx: RunContext, stream: pull.ChangeStream, options: pull.LoadOptions) -> ChunkDone:
+        chunk = extract_step(ctx, stream)
+        if chunk.empty:
+            return ChunkDone(PullCounts(), empty=True)
+        checked = validate_step(ctx, transform_step(ctx, chunk), "pull")
+        for attempt in Retrying(stop=stop_after_attempt(3), wait=wait_fixed(1), reraise=True):
+            with attempt:
+                counts = load_step(ctx, chunk, checked, options)
+        return ChunkDone(counts, len(chunk.frame), chunk.more)
+
+    return pull_chunk
+
+
+pull_chunk = chunk_puller(load)
 
 
 def link_parked(ctx: RunContext) -> int:
@@ -117,10 +162,8 @@ def commit_push(
 
 
 PLAIN = Steps(
-    extract_crm=extract_crm,
-    transform=transform,
+    pull_chunk=pull_chunk,
     validate=validate,
-    load=load,
     link_parked=link_parked,
     apply_deletes=apply_deletes,
     extract_cs=extract_cs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,11 +107,8 @@ def backend(request, crmsync_home, monkeypatch) -> str:
     return request.param
 
 
-@pytest.fixture(params=sorted(CRMS))
-def crm(request, prefect_api, backend, monkeypatch) -> Crm:
-    """A seeded sandbox of each kind (40 companies, 60 contacts, 30 deals), env pointed at it."""
-    kind = request.param
-    sizes = {"companies": 40, "contacts": 60, "deals": 30}
+def start_crm(kind: str, monkeypatch: pytest.MonkeyPatch, **sizes: int) -> Crm:
+    """Seed a sandbox of ``kind`` in-process (companies, contacts, deals) and point the env at it."""
     if kind == "hubspot":
         from crmsync.sandbox.hubspot import DEFAULT_TOKEN, start_hubspot
 
@@ -119,10 +117,43 @@ def crm(request, prefect_api, backend, monkeypatch) -> Crm:
     else:
         from crmsync.sandbox.salesforce import start_salesforce
 
-        running = start_salesforce(sizes["companies"], sizes["contacts"], sizes["deals"])
+        running = start_salesforce(sizes.get("companies", 0), sizes.get("contacts", 0), sizes.get("deals", 0))
         env = running.env()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     objects, fields = CRMS[kind]
-    yield Crm(kind, objects, fields, running)
-    running.stop()
+    return Crm(kind, objects, fields, running)
+
+
+@pytest.fixture(params=sorted(CRMS))
+def crm(request, prefect_api, backend, monkeypatch) -> Crm:
+    """A seeded sandbox of each kind (40 companies, 60 contacts, 30 deals), env pointed at it."""
+    crm = start_crm(request.param, monkeypatch, companies=40, contacts=60, deals=30)
+    yield crm
+    crm.running.stop()
+
+
+@pytest.fixture(params=sorted(CRMS))
+def small_crm(request, prefect_api, crmsync_home, monkeypatch) -> Iterator[Crm]:
+    """A sandbox of each kind with 5 records of each object, a SQLite store, PREFECT_API_URL set."""
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    crm = start_crm(request.param, monkeypatch, companies=5, contacts=5, deals=5)
+    yield crm
+    crm.running.stop()
+
+
+@pytest.fixture(params=sorted(CRMS))
+def deployed_crm(request, prefect_api, crmsync_home, monkeypatch) -> Iterator[tuple[Crm, Any]]:
+    """A small sandbox of each kind, connected (SQLite store), its deployments on the test server."""
+    from crmsync import page
+    from crmsync.deploy import reconcile, remove_deployments
+    from crmsync.store import Store
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    crm = start_crm(request.param, monkeypatch, companies=5, contacts=5, deals=5)
+    store = Store()
+    page.connect(store, crm.kind)
+    reconcile(store)
+    yield crm, store
+    remove_deployments(crm.kind)
+    crm.running.stop()

@@ -22,6 +22,7 @@ def test_desired_deployments_follow_settings(crmsync_home):
         "crmsync-object/hubspot-clients",
         "crmsync-object/hubspot-contacts",
         "crmsync-object/hubspot-subscriptions",
+        "crmsync-preview/hubspot-preview",
     ]
     assert specs["crmsync-integration/hubspot"].interval_seconds == 900
     assert specs["crmsync-object/hubspot-subscriptions"].paused
@@ -30,6 +31,9 @@ def test_desired_deployments_follow_settings(crmsync_home):
     assert backfill.interval_seconds is None  # a backfill is never scheduled
     assert backfill.parameters == {"integration": "hubspot", "cs_object": "clients"}
     assert "backfill" in backfill.tags
+    preview = specs["crmsync-preview/hubspot-preview"]
+    assert preview.interval_seconds is None  # a preview runs when someone asks for it
+    assert preview.parameters == {"integration": "hubspot"} and not preview.paused
     store.settings.set_enabled("hubspot", False)
     assert all(spec.paused for spec in desired_deployments(store))
 
@@ -45,7 +49,7 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
 
     with get_client(sync_client=True) as client:
         deployments = {d.name: d for d in client.read_deployments() if "crmsync" in (d.tags or [])}
-    assert len(deployments) == 16
+    assert len(deployments) == 18
     hubspot = deployments["hubspot"]
     assert [s.schedule.interval.total_seconds() for s in hubspot.schedules] == [1800]
     assert not hubspot.paused
@@ -54,12 +58,12 @@ def test_reconcile_on_a_server(crmsync_home, prefect_api, monkeypatch):
     assert all(d.global_concurrency_limit.limit == 1 for d in deployments.values())
 
     page.delete(store, "salesforce-eu")
-    assert len(remove_deployments("salesforce-eu")) == 8  # what `crmsync delete` does with a server
+    assert len(remove_deployments("salesforce-eu")) == 9  # what `crmsync delete` does with a server
     reconcile(store)
     with get_client(sync_client=True) as client:
         names = {d.name for d in client.read_deployments() if "crmsync" in (d.tags or [])}
     objects = ("clients", "contacts", "subscriptions")
-    assert names == {"hubspot", "hubspot-audit"} | {f"hubspot-{o}" for o in objects} | {
+    assert names == {"hubspot", "hubspot-audit", "hubspot-preview"} | {f"hubspot-{o}" for o in objects} | {
         f"hubspot-{o}-backfill" for o in objects
     }
 

@@ -66,3 +66,26 @@ def test_a_paused_integrations_object_run_is_skipped_and_reads_nothing(crmsync_h
     assert sync_integration("hubspot")["status"] == "skipped"
     with store.session() as s:
         assert s.query(SyncRun).count() == 0
+
+
+def test_only_the_object_task_run_carries_the_tags(
+    crmsync_home, prefect_api, hubspot_sandbox_factory, monkeypatch
+):
+    """Tags name a run's integration, object and kind on the object's task run. The step tasks
+    inside carry none: each tagged task run asks the API for its tags' concurrency slots."""
+    from crmsync.sandbox.hubspot import DEFAULT_TOKEN
+
+    sandbox = hubspot_sandbox_factory(companies=5)
+    monkeypatch.setenv("HUBSPOT_BASE_URL", sandbox.url)
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", DEFAULT_TOKEN)
+    store = Store()
+    page.connect(store, "hubspot")
+    state = sync_integration("hubspot", ["clients"], return_state=True)
+    run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    tagged = {run.name: set(run.tags) for run in runs if run.tags}
+    assert tagged == {"hubspot · clients": {"hubspot", "clients", "pull-now"}}
+    assert len(runs) > 3  # the steps ran as task runs of their own

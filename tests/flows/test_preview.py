@@ -27,7 +27,8 @@ def _prepare(crm) -> tuple[Store, int, str, int]:
     store = Store()
     page.connect(store, crm.kind)
     path = config.mapping_path(crm.kind)
-    path.write_text(path.read_text().replace("Trial: Trial", "Trial: Trialing"))  # not a CRM option
+    text = path.read_text().replace("Trial: Trial", "Trial: Trialing")  # not a CRM option
+    path.write_text(text.replace("Inactive: Inactive", "Inactive: INACTIVE"))  # an option, in another case
     sync_integration(crm.kind)
     (a, a_ext), (b, _) = sorted(_links(store, crm.kind, "clients").items())[:2]
     crm.edit("clients", a_ext, {crm.fields["name"]: "Renamed in the CRM"})
@@ -35,6 +36,7 @@ def _prepare(crm) -> tuple[Store, int, str, int]:
         s.exec(sa.update(Client).where(Client.id == b).values(name="Renamed in ClientSuccess"))
         s.add(Client(name="Only in ClientSuccess", domain="only-cs.example.net", status="Active"))
         s.add(Client(name="On trial", domain="on-trial.example.net", status="trial"))
+        s.add(Client(name="Gone quiet", domain="gone-quiet.example.net", status="inactive"))
     return store, a, a_ext, b
 
 
@@ -55,8 +57,16 @@ def test_preview_reports_both_sides_and_writes_nothing(crm):
     name = crm.fields["name"]
     assert pushed[("update", str(b), name)]["new"] == "Renamed in ClientSuccess"
     assert pushed[("update", str(b), name)]["old"] != "Renamed in ClientSuccess"
-    assert clients["push"]["create"] == 1
-    assert any("'Trialing' has no match" in r["reason"] for r in clients["rejected_options"])
+    assert clients["push"]["create"] == 2
+    with store.session() as s:
+        on_trial, gone_quiet = (
+            s.exec(sa.select(Client.id).where(Client.name == n)).scalar_one()
+            for n in ("On trial", "Gone quiet")
+        )
+    rejected = {r["record"]: r["reason"] for r in clients["rejected_options"]}
+    assert "'Trialing' has no match" in rejected[str(on_trial)]  # rejected before any API call
+    assert str(gone_quiet) not in rejected  # INACTIVE resolves to the live option's exact case
+    assert pushed[("create", str(gone_quiet), crm.fields["status"])]["new"] == "Inactive"
     assert clients["push"]["quarantine"] >= 1
 
     sync_integration(crm.kind)  # the real sync then does what the preview said
@@ -114,3 +124,29 @@ def test_preview_flow_publishes_tables_and_the_cli_prints_them(crm, prefect_api,
         [*command[:-1], "nothing"], env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_preview_runs_from_its_deployment_in_the_prefect_ui(deployed_crm):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+    from prefect.flow_engine import run_flow
+
+    from flows.preview import preview_sync
+
+    crm, store = deployed_crm
+    before = _snapshot(store)
+    crm.reset()
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(f"crmsync-preview/{crm.kind}-preview")
+        flow_run = client.create_flow_run_from_deployment(deployment.id)  # the UI's Run button
+    assert not deployment.schedules and deployment.parameters == {"integration": crm.kind}
+
+    result = run_flow(preview_sync, flow_run=flow_run, parameters=flow_run.parameters)  # as a worker does
+
+    assert [o["pull"]["create"] for o in result["objects"]] == [5, 5, 5]
+    assert crm.write_calls() == 0 and _snapshot(store) == before
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(flow_run.id).name == f"{crm.kind} · preview"
+        ours = ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]))
+        tables = {a.key for a in client.read_artifacts(artifact_filter=ours) if a.type == "table"}
+    assert tables == {f"preview-{crm.kind}", f"preview-{crm.kind}-diffs"}

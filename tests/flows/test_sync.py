@@ -177,7 +177,8 @@ def test_bad_rows_are_quarantined_while_the_rest_load(crm):
     assert replayed.replayed_at is not None
 
 
-def _sync_in_subprocess(kind: str, crash_at: str | None, prefect_api: str) -> int:
+def _sync_in_subprocess(kind: str, crash_at: str | None, prefect_api: str) -> int | str:
+    """The exit code of ``crmsync sync``; on an unexpected failure (1), its stderr to show."""
     env = {**os.environ, "PREFECT_API_URL": prefect_api}
     env.pop("CRMSYNC_CRASH_AT", None)
     if crash_at:
@@ -190,7 +191,7 @@ def _sync_in_subprocess(kind: str, crash_at: str | None, prefect_api: str) -> in
         timeout=300,
         check=False,
     )
-    return done.returncode
+    return done.stderr if done.returncode == 1 else done.returncode
 
 
 @pytest.mark.parametrize("crash_at", ["push.after_write", "pull.before_commit:2"])

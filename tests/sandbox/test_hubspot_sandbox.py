@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import statistics
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -371,15 +369,11 @@ def test_timestamps_use_hubspots_format() -> None:
     assert iso(1767603600123) == "2026-01-05T09:00:00.123Z"
 
 
-def test_keep_alive_latency_is_low(api: Client) -> None:
-    """Per-request latency on one reused connection (reported; bounded loosely for slow CI)."""
-    for _ in range(20):
-        api("GET", "/crm/v3/objects/companies?limit=1")
-    samples = []
+def test_requests_reuse_one_keep_alive_connection(api: Client) -> None:
+    """The sandbox keeps connections alive, as HubSpot does: 200 requests over one socket.
+    (How fast it answers is the benchmarks' business, not a test's.)"""
+    assert api("GET", "/crm/v3/objects/companies?limit=1")[0] == 200
+    socket = api.connection.sock
     for _ in range(200):
-        start = time.perf_counter()
-        api("GET", "/crm/v3/objects/companies?limit=1")
-        samples.append(time.perf_counter() - start)
-    median_ms = statistics.median(samples) * 1000
-    print(f"keep-alive median latency: {median_ms:.3f} ms")
-    assert median_ms < 20
+        assert api("GET", "/crm/v3/objects/companies?limit=1")[0] == 200
+    assert api.connection.sock is socket  # http.client would have opened a new one after a close

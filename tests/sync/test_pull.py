@@ -1,6 +1,6 @@
 """Pull decisions on a real store, with CRM pages given as data (no CRM, no Prefect)."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -192,3 +192,20 @@ def test_a_contact_matches_its_email_whatever_the_unicode_case(store):
         links = s.exec(select(RecordLink)).all()
         assert [(link.cs_id, link.external_id) for link in links] == [(contact.id, "C1")]
         assert len(s.exec(select(Contact)).all()) == 1
+
+
+def test_a_version_stamp_is_the_same_integer_with_or_without_pandas():
+    """Seen versions are checked in plain Python (a quiet run imports no pandas); links were
+    stamped through pandas: both must give the same µs for any CRM time, aware or naive."""
+    import pandas as pd
+
+    moments = [
+        datetime(2026, 3, 1, 12, 30, 15, 123456, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2026, 3, 1, 14, 30, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2026, 3, 1, 12, 30),  # naive: UTC
+        datetime(1960, 1, 1, tzinfo=UTC),  # before 1970
+    ]
+    stamps = pull.version_stamps(pd.Series(pd.to_datetime(moments, utc=True)))
+    assert [pull.version_stamp(m) for m in moments] == stamps
+    assert pull.version_stamp(moments[2]) == pull.version_stamp(moments[0].replace(microsecond=0, second=0))

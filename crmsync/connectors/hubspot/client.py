@@ -120,6 +120,11 @@ class HubSpotClient(ClientBase):
 
         return self._run(what, attempt)
 
+    def _spend(self, what: str) -> None:
+        # One SDK call is one request; searches also draw on HubSpot's per-second search limit.
+        if self.budget is not None:
+            self.budget.spend(search=what.startswith("search"))
+
     def failure(self, what: str, exc: BaseException) -> Failure:
         """Status, category, message and Retry-After of an SDK exception (every package has its own)."""
         status = getattr(exc, "status", None)

@@ -53,3 +53,11 @@ FIELD_TYPES = {
     "enumeration": "enumeration",
     "phone_number": "string",
 }
+
+# API budgets (crmsync.budgets): HubSpot's documented burst limit per account, per rolling ten
+# seconds (private apps: 100 on Free/Starter, 190 on Professional/Enterprise, 250 with the API
+# limit increase), and the CRM search endpoints' own 5 requests per second.
+REQUESTS_PER_WINDOW_ENV = "CRMSYNC_HUBSPOT_REQUESTS_PER_10S"
+DEFAULT_REQUESTS_PER_WINDOW = 100
+SEARCHES_PER_SECOND_ENV = "CRMSYNC_HUBSPOT_SEARCHES_PER_SECOND"
+DEFAULT_SEARCHES_PER_SECOND = 5

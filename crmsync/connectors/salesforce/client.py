@@ -61,14 +61,20 @@ ERRORS: ErrorTable = {
 
 
 class _TimeoutSession(requests.Session):
-    """A requests session that gives every call the SDK makes a timeout (the SDK sets none)."""
+    """A requests session that gives every call the SDK makes a timeout (the SDK sets none).
 
-    def __init__(self, timeout: float) -> None:
+    Every HTTP request also takes its slot of the org's API budget here: one SDK call may be
+    several requests (a query's next pages, a Bulk job's polls).
+    """
+
+    def __init__(self, timeout: float, client: SalesforceClient) -> None:
         super().__init__()
-        self.timeout = timeout
+        self.timeout, self.client = timeout, client
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
+        if self.client.budget is not None:
+            self.client.budget.spend()
         return super().request(method, url, *args, **kwargs)
 
 
@@ -107,7 +113,7 @@ class SalesforceClient(ClientBase):
     def sdk(self) -> Salesforce:
         """The simple-salesforce client, logging in first when the credentials are a password."""
         if self._sdk is None:
-            session = _TimeoutSession(self.timeout)
+            session = _TimeoutSession(self.timeout, self)
             if self._login is None:
                 token = self._token.reveal() if self._token else ""
                 self._sdk = Salesforce(
@@ -137,6 +143,9 @@ class SalesforceClient(ClientBase):
     def restarting(self, what: str, start: Callable[[Salesforce], Iterator[T]]) -> Iterator[T]:
         """Items of an SDK generator (a Bulk query's pages); after a transient failure it starts over."""
         return self._restarting(what, lambda: iter(start(self.sdk())))
+
+    def _spend(self, what: str) -> None:
+        """Nothing per SDK call: the session takes the budget per HTTP request."""
 
     def failure(self, what: str, exc: BaseException) -> Failure | None:
         """Status, errorCode and message of a simple-salesforce or requests exception."""

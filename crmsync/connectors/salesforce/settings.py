@@ -29,3 +29,10 @@ FIELD_TYPES = {  # describe type -> FieldInfo.type; anything else is "string"
     "datetime": "datetime",
     "boolean": "bool",
 }
+# API budgets (crmsync.budgets): the org's daily API request allocation (rolling 24 h; see its
+# DailyApiRequests.Max, which `crmsync connect` prints) and the share of it crmsync may use.
+# The default allocation is Developer Edition's 15,000, the smallest: set your org's.
+DAILY_REQUESTS_ENV = "CRMSYNC_SALESFORCE_DAILY_REQUESTS"
+DEFAULT_DAILY_REQUESTS = 15_000
+DAILY_SHARE_ENV = "CRMSYNC_SALESFORCE_DAILY_SHARE"
+DEFAULT_DAILY_SHARE = 0.5
