@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.store",
     "tests.fixtures.hubspot",
     "tests.fixtures.salesforce",
+    "tests.fixtures.prefect",
 ]

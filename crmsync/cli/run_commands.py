@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,18 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
+def keep_run_logs_in_prefect() -> None:
+    """Flow- and task-run records (a failure's tracebacks among them) go to the Prefect API only.
+
+    The terminal gets the command's own one-line reason instead; CRMSYNC_DEBUG=1 shows them too.
+    Call after Prefect is imported: its logging set-up would reset the loggers.
+    """
+    if os.environ.get("CRMSYNC_DEBUG"):
+        return
+    for name in ("prefect.flow_runs", "prefect.task_runs"):
+        logging.getLogger(name).propagate = False  # their own handler sends them to the API
+
+
 def run_with_progress(integration: str, objects: list[str] | None, **kwargs: Any) -> dict[str, Any]:
     """Run the integration flow in this process, drawing a progress line per integration × object."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -30,6 +43,8 @@ def run_with_progress(integration: str, objects: list[str] | None, **kwargs: Any
     from crmsync import local_api
     from crmsync.sync.context import set_progress
     from flows.sync import sync_integration
+
+    keep_run_logs_in_prefect()
 
     columns = (
         SpinnerColumn(),

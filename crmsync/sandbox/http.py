@@ -8,6 +8,7 @@ another process at ``/__sandbox__/stats`` (and set faults at ``/__sandbox__/faul
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import ssl
@@ -65,6 +66,9 @@ class Response:
 class Faults:
     """Injected faults: every K-th counted request gets a 429 or a 5xx; latency is added to all.
 
+    ``rate_limit_ratio`` / ``error_ratio``: besides, that share of requests, drawn at random from
+    ``seed``, gets a 429 / a 5xx (0.3 and 0.05: 30% and 5% of all requests).
+
     ``cut_every``: every K-th answer of a route whose label starts with ``cut_only`` loses the
     second half of its body, either by a dropped connection (``cut_mode`` "reset": the client
     sees a short read) or by a short but complete answer ("json": the client sees broken JSON).
@@ -76,6 +80,9 @@ class Faults:
     cut_every: int = 0
     cut_mode: str = "reset"
     cut_only: str = ""
+    rate_limit_ratio: float = 0.0
+    error_ratio: float = 0.0
+    seed: int = 0
 
 
 Route = tuple[str, re.Pattern[str], str, Callable[[Request], Response | Any]]
@@ -93,6 +100,7 @@ class App:
         self.faults = Faults()
         self._lock = threading.Lock()
         self._seen = 0
+        self._rng: tuple[int, random.Random] | None = None  # (seed, its generator) for the fault ratios
 
     def route(self, method: str, pattern: str, label: str, fn: Callable[[Request], Any]) -> None:
         """Register ``fn`` for ``method`` on a path regex; ``label`` names it in the counters."""
@@ -134,19 +142,34 @@ class App:
             time.sleep(self.faults.latency_ms / 1000)
         try:
             self.authenticate(request, label)
-            if self.faults.rate_limit_every and seen % self.faults.rate_limit_every == 0:
+            injected = self._injected(seen)
+            if injected:
                 with self._lock:
-                    self.counters[f"{label}:429"] += 1
-                return self.rate_limited(request, label)
-            if self.faults.error_every and seen % self.faults.error_every == 0:
-                with self._lock:
-                    self.counters[f"{label}:5xx"] += 1
-                return self.server_error(request, label)
+                    self.counters[f"{label}:{injected}"] += 1
+                return (self.rate_limited if injected == "429" else self.server_error)(request, label)
             result = fn(request)
         except HttpError as exc:
             return Response(exc.status, exc.body, exc.headers)
         response = result if isinstance(result, Response) else Response(200, result)
         return self._maybe_cut(response, label, seen)
+
+    def _injected(self, seen: int) -> str | None:
+        """The fault this request gets, if any: "429", "5xx" or None."""
+        faults = self.faults
+        if faults.rate_limit_every and seen % faults.rate_limit_every == 0:
+            return "429"
+        if faults.error_every and seen % faults.error_every == 0:
+            return "5xx"
+        if faults.rate_limit_ratio or faults.error_ratio:
+            with self._lock:
+                if self._rng is None or self._rng[0] != faults.seed:
+                    self._rng = (faults.seed, random.Random(faults.seed))
+                roll = self._rng[1].random()
+            if roll < faults.rate_limit_ratio:
+                return "429"
+            if roll < faults.rate_limit_ratio + faults.error_ratio:
+                return "5xx"
+        return None
 
     def _maybe_cut(self, response: Response, label: str, seen: int) -> Response:
         """Mark every ``cut_every``-th answer of the ``cut_only`` routes to lose half its body."""

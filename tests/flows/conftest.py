@@ -1,8 +1,7 @@
-"""Pipeline fixtures: a Prefect API for the test session, and one sandbox CRM per test."""
+"""Pipeline fixtures: one sandbox CRM per test (the Prefect API is tests/fixtures/prefect.py)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,18 +25,6 @@ WRITE_LABELS = (
     "sobject:delete",
     "ingest",
 )
-
-
-@pytest.fixture(scope="session")
-def prefect_api() -> Iterator[str]:
-    """A temporary Prefect server for the whole session (flows in tests run against it)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=600):
-        yield PREFECT_API_URL.value()
 
 
 @dataclass

@@ -1,3 +1,1 @@
-"""Scale-out fixtures: the session's Prefect API (shared with tests/flows)."""
-
-from tests.flows.conftest import prefect_api  # noqa: F401 - a fixture, used by name
+"""Scale-out tests: the session's Prefect API is the shared fixture of tests/fixtures/prefect.py."""

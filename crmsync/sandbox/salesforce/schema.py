@@ -195,9 +195,9 @@ def to_json(field: Field, value: Any) -> Any:
         return None
     if field.type == "datetime":
         return format_datetime(value)
-    if field.type == "date":
+    if field.type == "date" and isinstance(value, date):
         return value.isoformat()
-    return value
+    return value  # (a test may store a raw value the API would never send, such as a malformed date)
 
 
 def to_csv(field: Field, value: Any) -> str:
