@@ -15,7 +15,7 @@ import os
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmsync import config
 from crmsync.errors import CrmsyncError
@@ -23,6 +23,9 @@ from crmsync.notify import ensure_failure_automation
 from crmsync.settings import SCHEDULES, skip_reason
 from crmsync.store import Store
 from crmsync.store.engine import describe
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 INTEGRATION_FLOW = "crmsync-integration"
 OBJECT_FLOW = "crmsync-object"
@@ -260,3 +263,39 @@ def run_deployment(integration: str, cs_object: str | None = None) -> str:
     return (
         f"started {name}: flow run {flow_run.name} ({flow_run.id}); a worker on pool '{work_pool()}' runs it"
     )
+
+
+def scheduled_next_pull(integration: str) -> datetime | None:
+    """When Prefect will next run the integration's deployment on its schedule, if a server has one.
+
+    ``crmsync show`` and the page then say what Prefect will do, not a time computed from the last
+    pull. None without a configured server (or with crmsync's own temporary one), without the
+    deployment, or while it is paused (no scheduled run); the stored time is shown instead.
+    """
+    if not os.environ.get("PREFECT_API_URL") or os.environ.get("CRMSYNC_LOCAL_PREFECT_API"):
+        return None
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    try:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(f"{INTEGRATION_FLOW}/{integration}")
+            runs = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+                ),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                limit=1,
+            )
+    except Exception:  # no such deployment, or the server is unreachable: show the stored time
+        return None
+    return runs[0].expected_start_time if runs else None

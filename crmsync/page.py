@@ -122,6 +122,15 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
+def _next_pull(integration: Any) -> datetime | None:
+    """Prefect's next scheduled run of the integration's deployment, else the stored estimate."""
+    if not integration.enabled or integration.schedule == "manual":
+        return integration.next_pull_at
+    from crmsync.deploy import scheduled_next_pull
+
+    return scheduled_next_pull(integration.name) or integration.next_pull_at
+
+
 def page(store: Store, name: str) -> dict[str, Any]:
     """Items 1-8 of the configuration page for one integration, as plain data."""
     integration = store.settings.integration(name)
@@ -166,7 +175,7 @@ def page(store: Store, name: str) -> dict[str, Any]:
         "schedule": integration.schedule,
         "schedule_label": schedule_label(integration.schedule),
         "latest_pull": _when(integration.latest_pull_at),
-        "next_pull": _when(integration.next_pull_at),
+        "next_pull": _when(_next_pull(integration)),
         "objects": objects,
         "mapping_file": str(path) if path else "(none: not a valid integration name)",
         "api_budget": budgets.describe(integration.kind, integration.account),

@@ -117,3 +117,31 @@ def test_dry_run_says_what_it_would_do_and_does_nothing(crmsync_home, prefect_ap
     with get_client(sync_client=True) as client:
         assert set(_ours(client)) == before
     page.delete(store, "dry")
+
+
+def test_show_reads_the_next_pull_from_prefects_schedule(crmsync_home, prefect_api, monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from prefect.states import Scheduled
+
+    monkeypatch.setenv("PREFECT_API_URL", prefect_api)
+    store = Store()
+    page.connect(store, "hubspot", "scheduled")
+    store.settings.set_schedule("scheduled", "30m")
+    reconcile(store)
+    stored = store.settings.integration("scheduled").next_pull_at
+    assert page.page(store, "scheduled")["next_pull"] == stored.isoformat(timespec="seconds")  # none yet
+
+    # What Prefect's scheduler does on a server: the deployment's next runs, in the Scheduled state.
+    at = (datetime.now(UTC) + timedelta(minutes=7)).replace(microsecond=0)
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("crmsync-integration/scheduled")
+        for minutes in (0, 30):
+            client.create_flow_run_from_deployment(
+                deployment.id, state=Scheduled(scheduled_time=at + timedelta(minutes=minutes))
+            )
+    assert page.page(store, "scheduled")["next_pull"] == at.isoformat(timespec="seconds")
+
+    store.settings.set_schedule("scheduled", "manual")  # no schedule: nothing is next
+    reconcile(store)
+    assert page.page(store, "scheduled")["next_pull"] is None
