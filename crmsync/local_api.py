@@ -82,7 +82,20 @@ def _launch(port: int) -> subprocess.Popen:
         "--lifespan",
         "on",
     ]
-    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)  # noqa: S603 - our own interpreter
+    return subprocess.Popen(  # noqa: S603 - our own interpreter
+        command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
+    )
+
+
+def _die_with_parent() -> None:
+    """In the server's process: get SIGTERM when the CLI dies, even by kill -9 (Linux), so no
+    temporary server outlives its command. (atexit, which stops it otherwise, never runs then.)"""
+    import ctypes
+    import signal
+    from contextlib import suppress
+
+    with suppress(OSError, AttributeError):  # not Linux: atexit alone
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
 def start() -> None:

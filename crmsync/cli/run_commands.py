@@ -96,6 +96,7 @@ def sync(
     if not deployment:
         from crmsync import local_api
 
+        quiet_prefect()  # before the server starts: it inherits the settings (no telemetry, quiet logs)
         local_api.start()  # Prefect's temporary API boots beside the checks and imports below
     store = open_store()
     row = store.settings.integration(integration)

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,7 @@ def test_a_pull_now_without_a_server_runs_through_prefects_temporary_api(
         "PREFECT_HOME": str(prefect_home),
         "HUBSPOT_BASE_URL": sandbox.url,
         "HUBSPOT_ACCESS_TOKEN": DEFAULT_TOKEN,
+        "CRMSYNC_CRASH_AT": "pull.before_commit",
     }
 
     def crmsync(*args: str) -> subprocess.CompletedProcess:
@@ -58,6 +60,15 @@ def test_a_pull_now_without_a_server_runs_through_prefects_temporary_api(
         )
 
     assert crmsync("connect", "hubspot").returncode == 0
+    killed = crmsync("sync", "hubspot")  # killed mid-run: no atexit, no clean stop of the server
+    assert killed.returncode == 137
+    for _ in range(100):
+        if not _processes_with(str(prefect_home)):
+            break
+        time.sleep(0.1)
+    assert _processes_with(str(prefect_home)) == []  # the server died with its command
+
+    del env["CRMSYNC_CRASH_AT"]
     done = crmsync("sync", "hubspot", "--json")
 
     assert done.returncode == 0, done.stderr
@@ -65,8 +76,9 @@ def test_a_pull_now_without_a_server_runs_through_prefects_temporary_api(
     assert [o["created"] for o in result["objects"]] == [20, 30, 10]
     with sqlite3.connect(prefect_home / "prefect.db") as db:  # the run went through Prefect's API
         names = [row[0] for row in db.execute("SELECT name FROM flow_run")]
-    assert names == ["hubspot · pull now"]
+    assert names == ["hubspot · pull now"] * 2  # the killed run and this one
     assert _processes_with(str(prefect_home)) == []  # the temporary server went with the command
+    assert "telemetry" not in done.stderr  # the server runs as quietly as Prefect's own
 
 
 def test_a_configured_api_is_left_alone(monkeypatch, tmp_path):
