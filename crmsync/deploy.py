@@ -90,8 +90,8 @@ def desired_deployments(store: Store) -> list[DeploymentSpec]:
                 )
             )
             specs.append(_backfill_spec(integration, setting.cs_object, setting.direction))
-        specs.append(_audit_spec(integration.name, integration.enabled))
-        specs.append(_preview_spec(integration.name, integration.enabled))
+        specs.append(_on_demand_spec(AUDIT_FLOW, "audit", integration.name, integration.enabled))
+        specs.append(_on_demand_spec(PREVIEW_FLOW, "preview", integration.name, integration.enabled))
     return specs
 
 
@@ -107,27 +107,16 @@ def _backfill_spec(integration: Any, cs_object: str, direction: str) -> Deployme
     )
 
 
-def _audit_spec(integration: str, enabled: bool) -> DeploymentSpec:
-    """The parity audit: no schedule by default (give it its own in Prefect), paused with the toggle."""
+def _on_demand_spec(flow: str, kind: str, integration: str, enabled: bool) -> DeploymentSpec:
+    """An integration's audit or preview: run on demand from the Prefect UI (an audit may be given
+    its own schedule there), paused with the toggle."""
     return DeploymentSpec(
-        flow=AUDIT_FLOW,
-        name=f"{integration}-audit",
+        flow=flow,
+        name=f"{integration}-{kind}",
         parameters={"integration": integration},
         interval_seconds=None,
         paused=not enabled,
-        tags=(TAG, integration),
-    )
-
-
-def _preview_spec(integration: str, enabled: bool) -> DeploymentSpec:
-    """The sync preview, run from the Prefect UI on demand: never scheduled, paused with the toggle."""
-    return DeploymentSpec(
-        flow=PREVIEW_FLOW,
-        name=f"{integration}-preview",
-        parameters={"integration": integration},
-        interval_seconds=None,
-        paused=not enabled,
-        tags=(TAG, integration, "preview"),
+        tags=(TAG, integration) if kind == "audit" else (TAG, integration, kind),
     )
 
 

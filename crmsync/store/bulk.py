@@ -32,9 +32,7 @@ def encode(value: Any) -> Encoded:
 
 
 def _processed(conn: sa.Connection, column: sa.Column, value: Any) -> Any:
-    if isinstance(value, Encoded):
-        return str(value)
-    process = column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    process = _processor(conn, column)
     return process(value) if process else value
 
 
