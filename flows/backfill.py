@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from prefect import flow, get_run_logger, tags, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
@@ -20,6 +20,7 @@ from crmsync.sync.backfill import Day, WindowSize, split_windows, window_done
 from crmsync.sync.context import open_context
 from crmsync.sync.runner import Window, run_object
 from crmsync.sync.steps import PLAIN
+from flows.sync import tag_this_run
 
 
 def _run_name() -> str:
@@ -53,13 +54,13 @@ def backfill(
     windows = split_windows(since, until, window)
     done = store.state.completed_windows(integration, cs_object)
     results = []
-    with tags(integration, cs_object, "backfill"):
-        for start, end in windows:
-            if (start, end) in done:
-                results.append({"start": start.isoformat(), "end": end.isoformat(), "status": "already done"})
-            else:
-                results.append(backfill_window(integration, cs_object, start, end))
-            window_done(start, end, results[-1]["status"])
+    tag_this_run(integration, cs_object, "backfill")
+    for start, end in windows:
+        if (start, end) in done:
+            results.append({"start": start.isoformat(), "end": end.isoformat(), "status": "already done"})
+        else:
+            results.append(backfill_window(integration, cs_object, start, end))
+        window_done(start, end, results[-1]["status"])
     skipped = sum(r["status"] == "already done" for r in results)
     get_run_logger().info("%s windows, %s already done before this run", len(windows), skipped)
     return {"integration": integration, "object": cs_object, "windows": results}

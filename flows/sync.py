@@ -85,13 +85,14 @@ def sync_object(integration: str, cs_object: str, trigger: str | None = None) ->
     from crmsync.store import Store
 
     ctx = open_context(Store(), integration, cs_object)
-    _tag_this_run(integration, cs_object, _run_kind())
+    tag_this_run(integration, cs_object, _run_kind())
     return _run(ctx, None)
 
 
-def _tag_this_run(*names: str) -> None:
-    """Add tags to this flow run itself (one API call); its step task runs stay untagged (as in
-    ``_object_task``: a tagged task run asks the API for its tags' concurrency slots)."""
+def tag_this_run(*names: str) -> None:
+    """Add tags to this flow run itself (one API call). Task runs stay untagged: a tagged task
+    run asks the API for its tags' concurrency slots, a write that a SQLite-backed Prefect
+    server can refuse with 503 while it stores events (then the client waits ~2 s to retry)."""
     run_id = flow_run.get_id()
     if not run_id:
         return
@@ -115,8 +116,9 @@ def sync_integration(
         publish_artifact(integration, [], skipped=True)
         return {"integration": integration, "status": "skipped", "objects": []}
     contexts = _contexts(store, integration, objects)  # configuration errors surface before any API call
-    kind = _run_kind()
-    results = [ctx if isinstance(ctx, dict) else _object_task(ctx, kind) for ctx in contexts]
+    ran = [ctx for ctx in contexts if not isinstance(ctx, dict)]
+    tag_this_run(integration, *(ctx.plan.cs_object for ctx in ran), _run_kind())
+    results = [ctx if isinstance(ctx, dict) else sync_object_task(quote(ctx), ctx.plan.label) for ctx in contexts]
     store.settings.record_pull(integration, utcnow())
     publish_artifact(integration, results)
     return {"integration": integration, "status": "completed", "objects": results}
@@ -136,16 +138,6 @@ def _contexts(store: Any, integration: str, objects: list[str] | None) -> list[R
         else:
             chosen.append(open_context(store, integration, setting.cs_object))
     return chosen
-
-
-def _object_task(ctx: RunContext, kind: str) -> dict[str, Any]:
-    """Run one object as a task run tagged with its integration, object and run kind.
-
-    The tags go on the object's task run only, not into a ``tags()`` context: every task run
-    that carries tags asks the Prefect API for their concurrency slots, a round trip per step.
-    """
-    tagged = sync_object_task.with_options(tags={ctx.plan.integration, ctx.plan.cs_object, kind})
-    return tagged(quote(ctx), ctx.plan.label)
 
 
 @task(name="sync object", task_run_name="{label}", cache_policy=NO_CACHE)
