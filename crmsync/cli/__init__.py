@@ -8,6 +8,8 @@ commands that need them, so ``crmsync --help`` starts fast.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 
 # Importing the command modules registers their commands. run_commands imports settings_commands
@@ -36,6 +38,11 @@ __all__ = [
 def main() -> None:
     """Entry point: every failure becomes one line on stderr and a non-zero exit."""
     from crmsync.cli.app import app
+
+    # Registered first, so it runs after every other exit handler: the interpreter's last garbage
+    # collection then skips what exists at exit (Prefect, pydantic and SQLAlchemy make a large
+    # heap), 0.6 s of a quiet `crmsync sync`. Nothing is skipped: objects are still freed.
+    atexit.register(gc.freeze)
     from crmsync.errors import CrmsyncError
 
     try:
