@@ -205,7 +205,11 @@ def one_size(size: int, log) -> ScaleRun:
         log(f"  seeded in {sandbox.seed_seconds:.1f} s, sandbox RSS {sandbox_rss:,.0f} MiB")
         work = Path(tempfile.mkdtemp(prefix="crmsync-scale-"))
         try:
-            env = {**round_env(), "PREFECT_HOME": str(fresh_prefect_home(work / "prefect"))}
+            env = {  # the local API as a child of the command (its RSS in the tree), stopping with it
+                **round_env(),
+                "PREFECT_HOME": str(fresh_prefect_home(work / "prefect")),
+                "CRMSYNC_LOCAL_API_IDLE": "0",
+            }
             crmsync = setup_crmsync(sandbox, work, env)
             db = crmsync.home / "crmsync.db"
             sandbox.reset()
