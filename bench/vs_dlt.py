@@ -9,7 +9,9 @@ and ``BENCH_DEALS`` deals (4,000). Both tools run as their users would, as subpr
   it starts Prefect's local API, which stays up for later commands), the same command again
   with nothing changed (the local API warm, as for any command after a session's first), and
   once more with ``CRMSYNC_LOCAL_API_IDLE=0`` (a local API started and stopped by the command:
-  what a first command of a session costs with nothing to move);
+  what a first command of a session costs with nothing to move), and a second full load into
+  another fresh store with the local API already up (``full warm``: the pull without the
+  server's start);
 * dlt: ``bench/dlt_hubspot.py`` in ``bench/.venv-dlt`` (``rest_api`` on the v3 list endpoints,
   ``sqlalchemy`` destination on SQLite), full load, then a second run.
 
@@ -237,6 +239,11 @@ def one_round(sandbox: SandboxProcess, sizes: dict[str, int], log) -> list[Phase
             ("crmsync", "quiet run", lambda: crmsync_sync(sandbox, crmsync, "quiet run")),
             ("dlt", "quiet run", lambda: dlt_run(sandbox, work / "dlt", env, "quiet run")),
             ("crmsync", "quiet cold", lambda: crmsync_sync(sandbox, cold, "quiet cold")),
+            (
+                "crmsync",
+                "full warm",
+                lambda: crmsync_sync(sandbox, setup_crmsync(sandbox, work / "warm", env), "full warm"),
+            ),
         )
         for tool, phase, step in steps:
             result = step()
