@@ -143,15 +143,21 @@ class CrmsyncHome:
     setup: Phase
 
 
-def setup_crmsync(sandbox: SandboxProcess, work: Path, env: dict[str, str]) -> CrmsyncHome:
-    """``crmsync connect hubspot`` and every object's direction set to pull, in a fresh store."""
+def setup_crmsync(
+    sandbox: SandboxProcess, work: Path, env: dict[str, str], store_url: str | None = None
+) -> CrmsyncHome:
+    """``crmsync connect hubspot`` and every object's direction set to pull, in a fresh store.
+
+    The store is ``crmsync.db`` (SQLite) in the new home unless ``store_url`` names another,
+    which must be empty.
+    """
     home = work / "crmsync"
     home.mkdir(parents=True)
     env = {
         **env,
         **sandbox.env,
         "CRMSYNC_HOME": str(home / ".crmsync"),
-        "CRMSYNC_DATABASE_URL": f"sqlite:///{home / 'crmsync.db'}",
+        "CRMSYNC_DATABASE_URL": store_url or f"sqlite:///{home / 'crmsync.db'}",
     }
     setup_wall = setup_cpu = 0.0
     sandbox.reset()
