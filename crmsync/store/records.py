@@ -64,14 +64,6 @@ class CSRecords:
                     found.setdefault(key, cs_id)  # the oldest record wins a shared key
             return found
 
-    def existing_ids(self, cs_object: str, ids: Sequence[int]) -> set[int]:
-        """Those of ``ids`` that still exist as CS records."""
-        table = CS_MODELS[cs_object].__table__
-        with self.engine.connect() as conn:
-            wanted = member_of(table.c.id, [int(i) for i in ids], self.engine.dialect.name)
-            rows = conn.execute(sa.select(table.c.id).where(wanted))
-            return {row[0] for row in rows}
-
     def unlinked_ids(self, scope: Scope, ids: Sequence[int]) -> set[int]:
         """Those of ``ids`` that exist as CS records and are not linked in this scope."""
         table = CS_MODELS[scope.cs_object].__table__

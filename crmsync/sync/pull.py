@@ -424,9 +424,7 @@ def _parents(
         return {}
     if chunk.parent_links is None:  # once per chunk, for all its records with a parent
         wanted = {eid: pid for eid, pid in chunk.parents.items() if pid}
-        links = store.state.links_by_external(parent_scope, sorted(set(wanted.values())))
-        alive = store.records.existing_ids(parent_scope.cs_object, [link.cs_id for link in links.values()])
-        parent_of = {pid: link.cs_id for pid, link in links.items() if link.cs_id in alive}
+        parent_of = store.state.live_cs_ids(parent_scope, sorted(set(wanted.values())))
         chunk.parent_links = {eid: (parent_of.get(pid), pid) for eid, pid in wanted.items()}
     return {eid: chunk.parent_links[eid] for eid in ids if eid in chunk.parent_links}
 
