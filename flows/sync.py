@@ -118,7 +118,9 @@ def sync_integration(
     contexts = _contexts(store, integration, objects)  # configuration errors surface before any API call
     ran = [ctx for ctx in contexts if not isinstance(ctx, dict)]
     tag_this_run(integration, *(ctx.plan.cs_object for ctx in ran), _run_kind())
-    results = [ctx if isinstance(ctx, dict) else sync_object_task(quote(ctx), ctx.plan.label) for ctx in contexts]
+    results = [
+        ctx if isinstance(ctx, dict) else sync_object_task(quote(ctx), ctx.plan.label) for ctx in contexts
+    ]
     store.settings.record_pull(integration, utcnow())
     publish_artifact(integration, results)
     return {"integration": integration, "status": "completed", "objects": results}
