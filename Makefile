@@ -10,7 +10,7 @@ VENV := .venv
 export UV_PYTHON_DOWNLOADS := never
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: install demo test lint format bench bench-full bench-deps bench-throughput bench-scale clean
+.PHONY: install demo test lint format bench bench-full bench-deps bench-throughput bench-scale bench-scale-pg clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -64,6 +64,11 @@ bench-throughput: install
 # plots in docs/ (15-40 min on this machine, most of it the 1M run).
 bench-scale: bench-deps
 	BENCH_ONLY=scale $(VENV)/bin/python -m bench
+
+# The same pulls into a throw-away PostgreSQL database per size on the local server (trust auth;
+# BENCH_POSTGRES_URL to point elsewhere), dropped afterwards; plots docs/bench-scale-pg-*.png.
+bench-scale-pg: bench-deps
+	BENCH_ONLY=scale BENCH_SCALE_STORE=postgresql $(VENV)/bin/python -m bench
 
 # bench, then crmsync's own pull/no-change/push timings for both CRMs against the optimum
 # API calls, and where crmsync's time goes: py-spy profiles of a full load and of quiet runs

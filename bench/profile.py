@@ -394,7 +394,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     from bench.vs_dlt import fresh_prefect_home, round_env
 
-    env = round_env()
+    env = {**round_env(), "CRMSYNC_LOCAL_API_IDLE": "0"}  # (a), (b): a server per command, as measured
     results: dict = {}
     try:
         with SandboxProcess(*sizes) as sandbox:

@@ -4,7 +4,10 @@ For each size (``BENCH_SCALE_SIZES``, default ``10000,100000,1000000``) a HubSpo
 process of its own (``bench.sandbox``) is seeded with that many companies and nothing else, a
 fresh crmsync home is set up as ``bench.vs_dlt`` does (``connect``, directions set to *pull*,
 a migrated Prefect database of its own), and ``crmsync sync hubspot clients --json`` runs as a
-user would run it: a subprocess with Prefect's ephemeral API, into a fresh SQLite store.
+user would run it: a subprocess with Prefect's ephemeral API, into a fresh store: SQLite by
+default, or with ``BENCH_SCALE_STORE=postgresql`` a throw-away PostgreSQL database per size
+(``crmsync_bench_scale_<pid>_<size>`` on ``BENCH_POSTGRES_URL``, default the local server with
+trust auth), dropped afterwards.
 
 While it runs, every ``SAMPLE_EVERY`` seconds, this process records:
 
@@ -13,13 +16,16 @@ While it runs, every ``SAMPLE_EVERY`` seconds, this process records:
 * the records read from the API: the sandbox's search-page counter × 200 (HubSpot's page size),
   capped at the size; the 10,000-result search restarts make this a slight overestimate;
 * the records committed: ``MAX(rowid)`` of the store's ``clients`` table, read-only, never
-  waiting for a lock (a chunk commits its rows with its cursor in one transaction).
+  waiting for a lock (a chunk commits its rows with its cursor in one transaction); on
+  PostgreSQL ``max(id)`` over a short-lived connection with a 1 s statement timeout (a fresh
+  pull only inserts, so the ids run 1…n without gaps; the end of each run checks it).
 
 Time per 10k records is the time between successive commits, per 10,000 records committed;
 the first interval starts at the first sample that sees an API call, so start-up (imports,
 Prefect's ephemeral API) is reported apart as ``startup``. RSS per 10k records is the tree's
 peak RSS within each commit interval. Two PNGs (time per 10k and RSS against records
-processed, all sizes overlaid) go to ``BENCH_PLOT_DIR`` (default ``docs/``); results as JSON
+processed, all sizes overlaid) go to ``BENCH_PLOT_DIR`` (default ``docs/``), named
+``bench-scale-*.png`` for SQLite and ``bench-scale-pg-*.png`` for PostgreSQL; results as JSON
 to ``BENCH_JSON_SCALE`` if set. Needs matplotlib for the plots (``make bench-full`` installs
 the ``bench`` dependency group); without it the tables still print.
 """
@@ -37,8 +43,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from bench.sandbox import ROOT, SandboxProcess
 from bench.vs_dlt import CRMSYNC, fresh_prefect_home, round_env, setup_crmsync
@@ -50,6 +60,9 @@ MIB = 1024 * 1024
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 TABLE = "clients"  # companies are pulled into ClientSuccess clients
 SEARCH = "search:companies"
+STORES = ("sqlite", "postgresql")
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PLOT_PREFIX = {"sqlite": "bench-scale", "postgresql": "bench-scale-pg"}
 
 
 @dataclass
@@ -78,6 +91,7 @@ class ScaleRun:
     counts: dict
     samples: list[Sample] = field(default_factory=list)
     per_10k: list[dict] = field(default_factory=list)  # {records, seconds, rss_mib} per commit interval
+    store: str = "sqlite"  # or "postgresql"
 
     def summary(self) -> dict:
         """Time per 10k records: median, first and last tenth of the run (drift), and RSS growth."""
@@ -147,12 +161,14 @@ def tree_rss(pid: int) -> tuple[int, int, int]:
 class Committed:
     """Records committed so far: the table's largest rowid, read-only, never waiting for a lock."""
 
-    def __init__(self, db: Path) -> None:
-        self.db, self.last = db, 0
+    def __init__(self, url: str) -> None:
+        self.url, self.last = sa.make_url(url), 0
 
     def __call__(self) -> int:
+        if self.url.get_backend_name() == "postgresql":
+            return self._postgresql()
         try:
-            con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=0)
+            con = sqlite3.connect(f"file:{self.url.database}?mode=ro", uri=True, timeout=0)
             try:
                 self.last = con.execute(f"SELECT COALESCE(MAX(rowid), 0) FROM {TABLE}").fetchone()[0]
             finally:
@@ -161,10 +177,64 @@ class Committed:
             pass  # locked by a commit in progress: keep the last value
         return self.last
 
+    def _postgresql(self) -> int:
+        """``max(id)`` on a connection of its own, closed at once; a read never waits on row locks."""
+        import psycopg
 
-def sample_run(proc: subprocess.Popen, sandbox: SandboxProcess, db: Path, size: int, started: float):
+        url = self.url
+        try:
+            with psycopg.connect(
+                host=url.host,
+                port=url.port,
+                user=url.username,
+                password=url.password,
+                dbname=url.database,
+                connect_timeout=2,
+                autocommit=True,
+                options="-c statement_timeout=1000 -c lock_timeout=200",
+            ) as con:
+                self.last = con.execute(f"SELECT COALESCE(max(id), 0) FROM {TABLE}").fetchone()[0]
+        except psycopg.Error:
+            pass  # no table yet (migrations run first) or a timeout: keep the last value
+        return self.last
+
+
+@contextmanager
+def fresh_store(kind: str, work: Path, size: int) -> Iterator[str]:
+    """The URL of an empty store: SQLite in the crmsync home, or a PostgreSQL database dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{work / 'crmsync' / 'crmsync.db'}"
+        return
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"crmsync_bench_scale_{os.getpid()}_{size}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                {"n": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def store_rows(url: str) -> tuple[int, int]:
+    """(rows, largest id) of the store's ``clients`` table."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return tuple(conn.execute(sa.text(f"SELECT COUNT(*), COALESCE(MAX(id), 0) FROM {TABLE}")).one())
+    finally:
+        engine.dispose()
+
+
+def sample_run(proc: subprocess.Popen, sandbox: SandboxProcess, url: str, size: int, started: float):
     """Sample the running sync until it exits; returns the samples and its peak RSS (VmHWM)."""
-    committed, samples, hwm = Committed(db), [], 0
+    committed, samples, hwm = Committed(url), [], 0
     while True:
         done = proc.poll() is not None
         tree, main, peak = tree_rss(proc.pid)
@@ -198,31 +268,36 @@ def per_10k(samples: list[Sample], startup: float) -> list[dict]:
 
 
 # --- one size ------------------------------------------------------------------------------------
-def one_size(size: int, log) -> ScaleRun:
+def one_size(size: int, log, kind: str = "sqlite") -> ScaleRun:
     log(f" {size:,} companies: seeding the sandbox…")
     with SandboxProcess(size, 0, 0) as sandbox:
         sandbox_rss = _status(sandbox.pid).get("VmRSS", 0) / MIB
         log(f"  seeded in {sandbox.seed_seconds:.1f} s, sandbox RSS {sandbox_rss:,.0f} MiB")
         work = Path(tempfile.mkdtemp(prefix="crmsync-scale-"))
         try:
-            env = {**round_env(), "PREFECT_HOME": str(fresh_prefect_home(work / "prefect"))}
-            crmsync = setup_crmsync(sandbox, work, env)
-            db = crmsync.home / "crmsync.db"
-            sandbox.reset()
-            cpu = sandbox.cpu_seconds()
-            out, err = work / "sync.out", work / "sync.err"
-            started = time.perf_counter()
-            with out.open("w") as stdout, err.open("w") as stderr:
-                cmd = [str(CRMSYNC), "sync", "hubspot", TABLE, "--json"]
-                proc = subprocess.Popen(cmd, env=crmsync.env, cwd=crmsync.home, stdout=stdout, stderr=stderr)
-                samples, hwm = sample_run(proc, sandbox, db, size, started)
-            wall = time.perf_counter() - started
-            if proc.returncode != 0:
-                raise RuntimeError(f"crmsync sync failed ({proc.returncode}):\n{err.read_text()[-3000:]}")
-            calls = sum(n for k, n in sandbox.counters().items() if ":429" not in k and ":5xx" not in k)
-            counts = json.loads(out.read_text())["objects"][0]
-            with sqlite3.connect(db) as con:
-                rows = con.execute(f"SELECT COUNT(*) FROM {TABLE}").fetchone()[0]
+            with fresh_store(kind, work, size) as url:
+                env = {  # the local API as a child of the command (its RSS in the tree), stopping with it
+                    **round_env(),
+                    "PREFECT_HOME": str(fresh_prefect_home(work / "prefect")),
+                    "CRMSYNC_LOCAL_API_IDLE": "0",
+                }
+                crmsync = setup_crmsync(sandbox, work, env, url)
+                sandbox.reset()
+                cpu = sandbox.cpu_seconds()
+                out, err = work / "sync.out", work / "sync.err"
+                started = time.perf_counter()
+                with out.open("w") as stdout, err.open("w") as stderr:
+                    cmd = [str(CRMSYNC), "sync", "hubspot", TABLE, "--json"]
+                    proc = subprocess.Popen(
+                        cmd, env=crmsync.env, cwd=crmsync.home, stdout=stdout, stderr=stderr
+                    )
+                    samples, hwm = sample_run(proc, sandbox, url, size, started)
+                wall = time.perf_counter() - started
+                if proc.returncode != 0:
+                    raise RuntimeError(f"crmsync sync failed ({proc.returncode}):\n{err.read_text()[-3000:]}")
+                calls = sum(n for k, n in sandbox.counters().items() if ":429" not in k and ":5xx" not in k)
+                counts = json.loads(out.read_text())["objects"][0]
+                rows, top_id = store_rows(url)
             startup = next((s.t for s in samples if s.read), wall)
             run = ScaleRun(
                 size=size,
@@ -239,11 +314,14 @@ def one_size(size: int, log) -> ScaleRun:
                 counts={k: counts.get(k) for k in ("extracted", "created", "updated", "quarantined")},
                 samples=samples,
                 per_10k=per_10k(samples, startup),
+                store=kind,
             )
         finally:
             shutil.rmtree(work, ignore_errors=True)
     if rows != size:
         raise SystemExit(f"{size:,} companies in the sandbox but {rows:,} clients landed")
+    if top_id != rows:  # the sampler counts ids: a gap would make "records committed" overstate
+        log(f"  (largest id {top_id:,} for {rows:,} rows: records committed overstated by the gap)")
     s = run.summary()
     log(
         f"  pulled in {wall:.1f} s (start-up {startup:.1f} s), peak RSS {run.peak_rss_tree_mib:,.0f} MiB "
@@ -299,7 +377,9 @@ def plot(runs: list[ScaleRun], folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / "bench-scale-time-per-10k.png", folder / "bench-scale-rss.png"]
+    prefix = PLOT_PREFIX[runs[0].store] if runs else PLOT_PREFIX["sqlite"]
+    paths = [folder / f"{prefix}-time-per-10k.png", folder / f"{prefix}-rss.png"]
+    on = "" if prefix == PLOT_PREFIX["sqlite"] else " (PostgreSQL store)"
     colours = {r.size: f"C{i}" for i, r in enumerate(runs)}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, scale in zip(axes, ("linear", "log"), strict=True):
@@ -321,7 +401,7 @@ def plot(runs: list[ScaleRun], folder: Path) -> list[Path]:
         ax.set(xscale=scale, xlabel="records committed", ylabel="seconds per 10k records", ylim=(0, None))
         ax.grid(alpha=0.3)
     axes[0].legend(title="run size", fontsize=8)
-    fig.suptitle("crmsync sync hubspot clients: time per 10k records (start-up excluded)")
+    fig.suptitle(f"crmsync sync hubspot clients{on}: time per 10k records (start-up excluded)")
     fig.tight_layout()
     fig.savefig(paths[0], dpi=110)
     plt.close(fig)
@@ -344,7 +424,7 @@ def plot(runs: list[ScaleRun], folder: Path) -> list[Path]:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.suptitle(
-        f"crmsync sync hubspot clients: RSS sampled every {SAMPLE_EVERY} s (tree: with Prefect's server)"
+        f"crmsync sync hubspot clients{on}: RSS sampled every {SAMPLE_EVERY} s (tree: with Prefect's server)"
     )
     fig.tight_layout()
     fig.savefig(paths[1], dpi=110)
@@ -376,12 +456,18 @@ def main(log=print) -> list[ScaleRun]:
             log(f"  plot: {path}")
         return runs
     sizes = [int(n) for n in os.environ.get("BENCH_SCALE_SIZES", "10000,100000,1000000").split(",")]
+    kind = os.environ.get("BENCH_SCALE_STORE", "sqlite")
+    if kind not in STORES:
+        raise SystemExit(f"BENCH_SCALE_STORE={kind!r}: one of {', '.join(STORES)}")
     started = time.perf_counter()
-    log(f"scale: crmsync sync hubspot clients (pull) at {', '.join(f'{n:,}' for n in sizes)} records")
+    log(
+        f"scale: crmsync sync hubspot clients (pull) into {kind} at "
+        f"{', '.join(f'{n:,}' for n in sizes)} records"
+    )
     log(f"  load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     runs = []
     for n in sizes:
-        runs.append(one_size(n, log))
+        runs.append(one_size(n, log, kind))
         if os.environ.get("BENCH_JSON_SCALE"):  # saved after every size: a long run keeps what it measured
             save(runs, os.environ["BENCH_JSON_SCALE"])
     log(table(runs))

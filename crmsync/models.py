@@ -90,6 +90,30 @@ class Contact(SQLModel, table=True):
     updated_at: datetime = _updated()
 
 
+def non_ascii(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[bool]:
+    """True where the text has a non-ASCII character: more bytes than characters."""
+    if dialect == "sqlite":
+        return sa.func.length(sa.cast(column, sa.LargeBinary)) != sa.func.length(column)
+    return sa.func.octet_length(column) != sa.func.length(column)
+
+
+def _match_key_indexes(table: sa.Table, column: str) -> tuple[sa.Index, sa.Index]:
+    """A default match field's indexes (``crmsync.store.records.match_keys``): the column
+    lower-cased (ASCII keys), and the few rows with a non-ASCII character (casefolded in Python)."""
+    stored = table.c[column]
+    where = {f"{d}_where": non_ascii(stored, d) for d in ("sqlite", "postgresql")}
+    return (
+        sa.Index(f"ix_{table.name}_{column}_folded", sa.func.lower(stored)),
+        sa.Index(f"ix_{table.name}_{column}_non_ascii", table.c.id, **where),
+    )
+
+
+MATCH_KEY_INDEXES = (
+    *_match_key_indexes(Client.__table__, "domain"),
+    *_match_key_indexes(Contact.__table__, "email"),
+)
+
+
 class Subscription(SQLModel, table=True):
     __tablename__ = "subscriptions"
 

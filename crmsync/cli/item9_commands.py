@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from crmsync import local_api
 from crmsync.cli import render
 from crmsync.cli.app import app
 from crmsync.cli.run_commands import quiet_prefect
@@ -117,6 +118,7 @@ def backfill(
         )
         return
     quiet_prefect()
+    local_api.start()  # the shared local API if it is up; else it boots while the flow imports
     result = _run_backfill(integration, cs_object, start, end, window, len(windows))
     if as_json:
         render.print_json(result)
@@ -135,7 +137,6 @@ def _run_backfill(
     integration: str, cs_object: str, start: date, end: date | None, window: str, total: int
 ) -> dict:
     """Run the backfill flow in this process with a progress bar over its windows."""
-    from prefect import tags
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from crmsync.sync.backfill import set_window_hook
@@ -146,7 +147,7 @@ def _run_backfill(
         task = bar.add_task(f"{integration} · {cs_object} · backfill windows", total=total)
         set_window_hook(lambda *_: bar.advance(task))
         try:
-            with tags(integration, cs_object, "backfill"):
-                return backfill_flow(integration, cs_object, start, end, window)
+            local_api.ready()
+            return backfill_flow(integration, cs_object, start, end, window)
         finally:
             set_window_hook(None)

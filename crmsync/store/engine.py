@@ -16,7 +16,7 @@ from sqlmodel import Session
 from crmsync import config
 
 MIGRATIONS_DIR = Path(__file__).parent.parent / "migrations"  # crmsync/migrations
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 
 
 def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:

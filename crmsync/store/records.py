@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from crmsync.models import CS_MODELS, RecordLink
+from crmsync.models import CS_MODELS, RecordLink, non_ascii
 from crmsync.store.bulk import member_of
 from crmsync.store.state import in_scope
 from crmsync.store.types import Scope
@@ -38,50 +38,36 @@ class CSRecords:
         """Unlinked CS records whose ``column`` equals one of ``values`` ignoring case: casefolded key -> id.
 
         Case is folded in Python (``str.casefold``), so SQLite and PostgreSQL match alike: SQL
-        narrows the candidates to ASCII values equal ignoring ASCII case plus every non-ASCII value.
+        narrows the candidates to ASCII values equal ignoring ASCII case, plus every non-ASCII
+        value (two queries, each served by an index for the default match fields:
+        ``models.MATCH_KEY_INDEXES``), so the cost does not grow with the store.
         """
         table = CS_MODELS[scope.cs_object].__table__
-        linked = sa.select(RecordLink.cs_id).where(*in_scope(scope))
         wanted = {str(v).casefold() for v in values}
         stored = table.c[column]
         ascii_keys = sorted(k for k in wanted if k.isascii())
-        statement = (
-            sa.select(stored, table.c.id)
-            .where(
-                sa.or_(
-                    member_of(sa.func.lower(stored), ascii_keys, self.engine.dialect.name),
-                    _non_ascii(stored, self.engine.dialect.name),
-                ),
-                table.c.id.not_in(linked),
-            )
-            .order_by(table.c.id)
-        )
+        dialect = self.engine.dialect.name
+        conditions = [non_ascii(stored, dialect)]
+        if ascii_keys:
+            conditions.insert(0, member_of(sa.func.lower(stored), ascii_keys, dialect))
+        candidates: list[tuple[int, str]] = []
         with self.engine.connect() as conn:
-            found: dict[str, int] = {}
-            for value, cs_id in conn.execute(statement):
-                key = value.casefold()
-                if key in wanted:
-                    found.setdefault(key, cs_id)  # the oldest record wins a shared key
-            return found
-
-    def existing_ids(self, cs_object: str, ids: Sequence[int]) -> set[int]:
-        """Those of ``ids`` that still exist as CS records."""
-        table = CS_MODELS[cs_object].__table__
-        with self.engine.connect() as conn:
-            wanted = member_of(table.c.id, [int(i) for i in ids], self.engine.dialect.name)
-            rows = conn.execute(sa.select(table.c.id).where(wanted))
-            return {row[0] for row in rows}
+            for condition in conditions:
+                query = sa.select(table.c.id, stored).where(condition, _unlinked(table, scope))
+                candidates.extend(conn.execute(query).all())
+        found: dict[str, int] = {}
+        for cs_id, value in sorted(candidates):
+            key = value.casefold()
+            if key in wanted:
+                found.setdefault(key, cs_id)  # the oldest record wins a shared key
+        return found
 
     def unlinked_ids(self, scope: Scope, ids: Sequence[int]) -> set[int]:
         """Those of ``ids`` that exist as CS records and are not linked in this scope."""
         table = CS_MODELS[scope.cs_object].__table__
-        linked = sa.select(RecordLink.cs_id).where(*in_scope(scope))
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(table.c.id).where(
-                    member_of(table.c.id, list(ids), self.engine.dialect.name), table.c.id.not_in(linked)
-                )
-            )
+            wanted = member_of(table.c.id, list(ids), self.engine.dialect.name)
+            rows = conn.execute(sa.select(table.c.id).where(wanted, _unlinked(table, scope)))
             return {row[0] for row in rows}
 
     def changed_records(
@@ -104,8 +90,8 @@ class CSRecords:
         return pd.DataFrame(rows, columns=[c.name for c in wanted]).set_index("id", drop=False)
 
 
-def _non_ascii(column: sa.ColumnElement, dialect: str) -> sa.ColumnElement[bool]:
-    """True where the text has a non-ASCII character: more bytes than characters."""
-    if dialect == "sqlite":
-        return sa.func.length(sa.cast(column, sa.LargeBinary)) != sa.func.length(column)
-    return sa.func.octet_length(column) != sa.func.length(column)
+def _unlinked(table: sa.Table, scope: Scope) -> sa.ColumnElement[bool]:
+    """The CS row has no link in this scope: a lookup per candidate on the link's unique index,
+    not ``NOT IN`` every link of the scope (which reads them all, per query)."""
+    link = RecordLink.__table__
+    return ~sa.exists().where(*in_scope(scope), link.c.cs_id == table.c.id)

@@ -81,6 +81,20 @@ class SyncState:
         where = member_of(col(RecordLink.cs_id), [int(i) for i in cs_ids], self.dialect)
         return {row.cs_id: row for row in self._links(scope, where)}
 
+    def live_cs_ids(self, scope: Scope, external_ids: Sequence[str]) -> dict[str, int]:
+        """CRM id -> CS id of these CRM records' links whose CS record still exists (one query,
+        two columns: what a chunk's children need of their parents)."""
+        table = CS_MODELS[scope.cs_object].__table__
+        link = RecordLink.__table__
+        where = member_of(link.c.external_id, [str(i) for i in external_ids], self.dialect)
+        query = (
+            sa.select(link.c.external_id, link.c.cs_id)
+            .join(table, table.c.id == link.c.cs_id)
+            .where(*in_scope(scope), where)
+        )
+        with self.engine.connect() as conn:
+            return dict(conn.execute(query).all())
+
     def _links(self, scope: Scope, where: sa.ColumnElement[bool]) -> list[sa.Row]:
         # Plain rows, not ORM objects: a chunk reads thousands of links and only their values.
         with self.engine.connect() as conn:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from crmsync.sync.linked import Matched, merge_linked
 from crmsync.sync.merge import base_frame
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     import pandas as pd
 
@@ -40,7 +41,7 @@ class PullChunk:
     """One bounded chunk of CRM records: as a frame, their parents, and the cursor after them."""
 
     frame: pd.DataFrame | None  # None: no record to load and none deleted
-    parents: dict[str, str]
+    parents: dict[str, str] | ParentsAhead  # child CRM id -> parent CRM id (see ``parent_ids``)
     cursor: tuple[datetime, str] | None
     more: bool = False  # the stream has more records after this chunk
     deleted: list[str] = field(default_factory=list)  # ids the CRM deleted (if its stream says so)
@@ -53,6 +54,40 @@ class PullChunk:
     @property
     def empty(self) -> bool:
         return (self.frame is None or self.frame.empty) and not self.deleted
+
+    @property
+    def parent_ids(self) -> dict[str, str]:
+        """Child CRM id -> parent CRM id, waiting for the read if it is still under way."""
+        if isinstance(self.parents, ParentsAhead):
+            self.parents = self.parents.result()
+        return self.parents
+
+
+class ParentsAhead:
+    """A chunk's parents, read by a thread of their own while the chunk is framed, transformed
+    and validated (their first reader is the load, or the unchanged check). The API waits (the
+    association reads) then overlap that work; an error is raised where the parents are wanted.
+    """
+
+    def __init__(self, read: Callable[[], dict[str, str]]) -> None:
+        self._result: dict[str, str] = {}
+        self._error: Exception | None = None
+        context = contextvars.copy_context()  # Prefect's run context, as the caller's
+        self._thread = threading.Thread(target=context.run, args=(self._read, read), daemon=True)
+        self._thread.name = "crmsync-parents"
+        self._thread.start()
+
+    def _read(self, read: Callable[[], dict[str, str]]) -> None:
+        try:
+            self._result = read()
+        except Exception as exc:  # re-raised in the run's thread, where the parents are wanted
+            self._error = exc
+
+    def result(self) -> dict[str, str]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 @dataclass(frozen=True)
@@ -204,9 +239,11 @@ def extract_chunk(
     links = _links_of(store, plan, newest) if store is not None else None
     seen = _seen_versions(newest, links) if links else set()
     live = [r for r in newest if not r.deleted and r.id not in seen]
+    parents: dict[str, str] | ParentsAhead = {}
+    if plan.mapping.parent and live:
+        parents = ParentsAhead(lambda: connector.read_parents(plan.external_object, live))
     # A quiet run's chunk (every record seen before) stops here without importing pandas.
     frame = records_frame(live, plan.read_fields()) if live or any(r.deleted for r in newest) else None
-    parents = connector.read_parents(plan.external_object, live) if plan.mapping.parent and live else {}
     deleted = [r.id for r in newest if r.deleted]
     more = not stream.exhausted
     return PullChunk(frame, parents, cursor, more=more, deleted=deleted, seen=len(seen), links=links)
@@ -423,10 +460,8 @@ def _parents(
     if parent_scope is None:
         return {}
     if chunk.parent_links is None:  # once per chunk, for all its records with a parent
-        wanted = {eid: pid for eid, pid in chunk.parents.items() if pid}
-        links = store.state.links_by_external(parent_scope, sorted(set(wanted.values())))
-        alive = store.records.existing_ids(parent_scope.cs_object, [link.cs_id for link in links.values()])
-        parent_of = {pid: link.cs_id for pid, link in links.items() if link.cs_id in alive}
+        wanted = {eid: pid for eid, pid in chunk.parent_ids.items() if pid}
+        parent_of = store.state.live_cs_ids(parent_scope, sorted(set(wanted.values())))
         chunk.parent_links = {eid: (parent_of.get(pid), pid) for eid, pid in wanted.items()}
     return {eid: chunk.parent_links[eid] for eid in ids if eid in chunk.parent_links}
 

@@ -16,6 +16,7 @@ STATE_READS = frozenset(
         "cursor_written_at",
         "links_by_external",
         "links_by_cs",
+        "live_cs_ids",
         "pending_parents",
         "quarantined_keys",
         "quarantine_rows",
@@ -23,7 +24,7 @@ STATE_READS = frozenset(
         "held_back",
     }
 )
-RECORD_READS = frozenset({"cs_frame", "match_keys", "existing_ids", "unlinked_ids", "changed_records"})
+RECORD_READS = frozenset({"cs_frame", "match_keys", "unlinked_ids", "changed_records"})
 SETTING_READS = frozenset({"integrations", "integration", "object_settings", "object_setting"})
 CONNECTOR_READS = frozenset(
     {"kind", "check", "describe", "read_changed", "read_deleted", "read_parents", "read_by_ids"}

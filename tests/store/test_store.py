@@ -197,6 +197,7 @@ def test_naive_timestamps_are_refused(any_store):
         s.add(Client(name="Acme", created_at=datetime(2026, 1, 1)))  # naive on purpose
 
 
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
 def test_migrations_match_the_models(any_store):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

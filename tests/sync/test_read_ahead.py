@@ -68,3 +68,32 @@ def test_closing_stops_the_reader():
     stopped_at = len(read)
     threading.Event().wait(0.2)
     assert len(read) == stopped_at < 10
+
+
+def test_parents_are_read_beside_the_chunk_and_waited_for_where_wanted():
+    """The association read runs while the caller goes on; ``parent_ids`` waits for it."""
+    from crmsync.sync.pull import ParentsAhead, PullChunk
+
+    release, started = threading.Event(), threading.Event()
+
+    def read() -> dict[str, str]:
+        started.set()
+        assert release.wait(10)
+        return {"c1": "p1"}
+
+    chunk = PullChunk(None, ParentsAhead(read), None)
+    assert started.wait(10)  # the read is under way, and the constructor has returned
+    release.set()
+    assert chunk.parent_ids == {"c1": "p1"}
+    assert chunk.parents == {"c1": "p1"}  # resolved once
+
+
+def test_an_error_of_the_parents_read_is_raised_where_they_are_wanted():
+    from crmsync.sync.pull import ParentsAhead, PullChunk
+
+    def read() -> dict[str, str]:
+        raise ConnectionError("association read failed")
+
+    chunk = PullChunk(None, ParentsAhead(read), None)
+    with pytest.raises(ConnectionError, match="association read failed"):
+        _ = chunk.parent_ids
