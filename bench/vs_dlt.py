@@ -309,6 +309,7 @@ def table(rounds: list[list[Phase]], sizes: dict[str, int]) -> str:
     ]
     for phase, dlt_phase in (
         ("full load", "full load"),
+        ("full warm", "full load"),
         ("quiet run", "quiet run"),
         ("quiet cold", "quiet run"),
     ):
