@@ -94,6 +94,9 @@ def _server_env(shared: bool) -> dict[str, str]:
         if not shared
         else {k: v for k, v in os.environ.items() if k in _KEEP_ENV or k.startswith("PREFECT_")}
     )
+    if shared:  # ``python -m crmsync.local_api`` runs in PREFECT_HOME: crmsync from where we have it
+        source = str(Path(__file__).resolve().parent.parent)
+        base["PYTHONPATH"] = os.pathsep.join(p for p in (source, base.get("PYTHONPATH")) if p)
     return {
         **{k: v for k, v in base.items() if k != "PREFECT_API_URL"},
         "PREFECT_HOME": str(_home()),
@@ -279,7 +282,8 @@ def _restart_if_port_taken() -> None:
     if shared:
         with _locked(_home()):
             (_home() / RECORD).unlink(missing_ok=True)
-        os.environ.pop("CRMSYNC_LOCAL_PREFECT_API", None)
+        for name in ("PREFECT_API_URL", "CRMSYNC_LOCAL_PREFECT_API"):  # ours: start() must not defer to it
+            os.environ.pop(name, None)
         start()
     else:
         port = _free_port()

@@ -166,3 +166,64 @@ def test_a_record_of_a_dead_or_different_server_is_not_used(monkeypatch, tmp_pat
     finally:
         answering.terminate()
         answering.wait()
+
+
+def test_a_shared_server_that_lost_its_port_is_started_again_elsewhere(monkeypatch, tmp_path):
+    """Uvicorn exits with 3 when its port was taken before it bound it: the command starts the
+    shared server again on another port (and does not take its own old address for a
+    configured API)."""
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    monkeypatch.setenv("CRMSYNC_LOCAL_API_IDLE", "60")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("CRMSYNC_LOCAL_PREFECT_API", raising=False)
+    monkeypatch.chdir(tmp_path)
+    launched: list[int] = []
+
+    def launch(port: int, idle: float) -> subprocess.Popen:
+        launched.append(port)
+        code = "import sys; sys.exit(3)" if len(launched) == 1 else "import time; time.sleep(30)"
+        return subprocess.Popen([sys.executable, "-c", code, "-m", "crmsync.local_api"])
+
+    monkeypatch.setattr(local_api, "_launch", launch)
+    monkeypatch.setattr(local_api, "_process", None)
+    local_api.start()
+    first = os.environ["PREFECT_API_URL"]
+    local_api._process.args[1:3] = ["-m", "crmsync.local_api"]  # as the real shared server's
+    local_api._process.wait()
+    try:
+        local_api._restart_if_port_taken()
+        assert len(launched) == 2
+        assert os.environ["PREFECT_API_URL"] != first
+        assert os.environ["PREFECT_API_URL"] == f"http://127.0.0.1:{launched[1]}/api"
+        assert _record(tmp_path)["pid"] == local_api._process.pid
+    finally:
+        local_api._process.kill()
+        local_api._process.wait()
+        monkeypatch.setattr(local_api, "_process", None)
+
+
+def test_a_configured_api_is_left_alone(monkeypatch, tmp_path):
+    monkeypatch.setattr(local_api, "_process", None)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    local_api.start()
+    assert local_api._process is None
+    assert os.environ["PREFECT_API_URL"] == "http://127.0.0.1:9/api"
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("profiles.toml", 'active = "cloud"\n[profiles.cloud]\nPREFECT_API_URL = "https://x/api"\n'),
+        ("prefect.toml", '[api]\nurl = "http://127.0.0.1:4200/api"\n'),
+    ],
+)
+def test_an_api_named_in_prefects_settings_files_is_left_to_prefect(monkeypatch, tmp_path, where, text):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "home" / where if where == "profiles.toml" else tmp_path / where
+    target.write_text(text, encoding="utf-8")
+    assert local_api._configured_elsewhere()
+    target.unlink()
+    assert not local_api._configured_elsewhere()
