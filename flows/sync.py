@@ -45,6 +45,18 @@ def _why(status: str) -> str:
     return "the object is disabled"
 
 
+def _said(result: dict[str, Any]) -> Any:
+    """The run's result; a run that did nothing by design (a disabled object, a paused
+    integration) ends in a Completed state named for why (``Disabled``, ``Skipped``), so the
+    Prefect UI and API say so, not just "Completed". A caller of the flow still gets the result."""
+    status = result["status"]
+    if status not in ("disabled", "skipped"):
+        return result
+    from prefect.states import Completed
+
+    return Completed(data=result, name=status.capitalize(), message=_why(status))
+
+
 def run_trigger() -> str:
     """What started this run: a ``trigger`` parameter, else the deployment's schedule, else a person."""
     given = flow_run.parameters.get("trigger")
@@ -86,7 +98,7 @@ def sync_object(integration: str, cs_object: str, trigger: str | None = None) ->
 
     ctx = open_context(Store(), integration, cs_object)
     tag_this_run(integration, cs_object, _run_kind())
-    return _run(ctx, None)
+    return _said(_run(ctx, None))
 
 
 def tag_this_run(*names: str) -> None:
@@ -114,7 +126,7 @@ def sync_integration(
     if skip_reason(row.enabled, "push-pull"):
         get_run_logger().info("%s skipped: %s; nothing was read or written", integration, _why("skipped"))
         publish_artifact(integration, [], skipped=True)
-        return {"integration": integration, "status": "skipped", "objects": []}
+        return _said({"integration": integration, "status": "skipped", "objects": []})
     contexts = _contexts(store, integration, objects)  # configuration errors surface before any API call
     ran = [ctx for ctx in contexts if not isinstance(ctx, dict)]
     tag_this_run(integration, *(ctx.plan.cs_object for ctx in ran), _run_kind())
