@@ -26,9 +26,12 @@ class Encoded(str):
     __slots__ = ()
 
 
+_ENCODER = json.JSONEncoder(default=str)  # json.dumps(value, default=str) without a new encoder a call
+
+
 def encode(value: Any) -> Encoded:
     """A value as the JSON text a JSON column stores (dates and decimals as text)."""
-    return Encoded(json.dumps(value, default=str))
+    return Encoded(_ENCODER.encode(value))
 
 
 def _processed(conn: sa.Connection, column: sa.Column, value: Any) -> Any:
