@@ -174,8 +174,9 @@ def test_a_shared_server_that_lost_its_port_is_started_again_elsewhere(monkeypat
     configured API)."""
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
     monkeypatch.setenv("CRMSYNC_LOCAL_API_IDLE", "60")
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.delenv("CRMSYNC_LOCAL_PREFECT_API", raising=False)
+    # Empty, not deleted: monkeypatch restores only what it set or deleted, and start() sets both.
+    monkeypatch.setenv("PREFECT_API_URL", "")
+    monkeypatch.setenv("CRMSYNC_LOCAL_PREFECT_API", "")
     monkeypatch.chdir(tmp_path)
     launched: list[int] = []
 
@@ -199,7 +200,10 @@ def test_a_shared_server_that_lost_its_port_is_started_again_elsewhere(monkeypat
     finally:
         local_api._process.kill()
         local_api._process.wait()
-        monkeypatch.setattr(local_api, "_process", None)
+        monkeypatch.undo()  # the environment as it was, then Prefect's settings read from it again
+        from prefect.context import refresh_global_settings_context
+
+        refresh_global_settings_context()  # the restart pointed Prefect at the dead test address
 
 
 def test_a_configured_api_is_left_alone(monkeypatch, tmp_path):
