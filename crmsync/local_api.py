@@ -41,6 +41,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from crmsync.errors import CrmsyncError
+from crmsync.processes import alive
 
 _SETTINGS_FILES = ("prefect.toml", ".env", "pyproject.toml")
 RECORD = "crmsync-local-api.json"  # in PREFECT_HOME: who serves it
@@ -142,6 +143,11 @@ def _launch(port: int, idle: float) -> subprocess.Popen:
     )
 
 
+def _shared(process: subprocess.Popen) -> bool:
+    """Whether ``process`` is the shared server (``_launch`` with an idle time), not the command's own."""
+    return process.args[1:3] == ["-m", "crmsync.local_api"]
+
+
 def _die_with_parent() -> None:
     """In the server's process: get SIGTERM when the CLI dies, even by kill -9 (Linux), so no
     temporary server outlives its command. (atexit, which stops it otherwise, never runs then.)"""
@@ -187,7 +193,7 @@ def _reusable(home: Path) -> str | None:
         return None
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + _startup_timeout()
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         if _answers(url):
             return url
         time.sleep(0.05)
@@ -204,16 +210,6 @@ def _answers(url: str) -> bool:
 
 def _startup_timeout() -> float:
     return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 180)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _use(url: str) -> None:
@@ -277,7 +273,7 @@ def _restart_if_port_taken() -> None:
     if _process is None or _process.returncode != 3:
         code = _process.returncode if _process else None
         raise CrmsyncError(f"Prefect's local API exited with code {code} before it answered")
-    shared = _process.args[1:3] == ["-m", "crmsync.local_api"]
+    shared = _shared(_process)
     _process = None
     if shared:
         with _locked(_home()):
@@ -298,7 +294,7 @@ def _restart_if_port_taken() -> None:
 def stop() -> None:
     """Stop this command's own server (at exit: after Prefect has sent what it had to send)."""
     global _process
-    if _process is None or _process.args[1:3] == ["-m", "crmsync.local_api"]:
+    if _process is None or _shared(_process):
         return  # none, or the shared one: it stops itself when idle
     _process.terminate()
     try:

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from crmsync.errors import CrmsyncError
 from crmsync.models import RunLock, utcnow
+from crmsync.processes import alive
 
 POLL_SECONDS = 0.5
 DEFAULT_TIMEOUT = 60.0  # CRMSYNC_LOCK_TIMEOUT: how long a second run waits for the first
@@ -120,17 +121,7 @@ def _abandoned(holder: sa.Row) -> bool:
     stale = utcnow() - timedelta(seconds=_seconds("CRMSYNC_LOCK_STALE", DEFAULT_STALE))
     if holder.acquired_at < stale:
         return True
-    return holder.host == socket.gethostname() and not _alive(holder.pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process, alive
-    return True
+    return holder.host == socket.gethostname() and not alive(holder.pid)
 
 
 def _release(engine: sa.Engine, conn: sa.Connection | None, key: str, me: Owner) -> None:

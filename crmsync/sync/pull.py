@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ class PullChunk:
     """One bounded chunk of CRM records: as a frame, their parents, and the cursor after them."""
 
     frame: pd.DataFrame | None  # None: no record to load and none deleted
-    parents: dict[str, str] | ParentsAhead  # child CRM id -> parent CRM id (see ``parent_ids``)
+    parents: dict[str, str] | Future[dict[str, str]]  # child CRM id -> parent CRM id (``parent_ids``)
     cursor: tuple[datetime, str] | None
     more: bool = False  # the stream has more records after this chunk
     deleted: list[str] = field(default_factory=list)  # ids the CRM deleted (if its stream says so)
@@ -58,36 +59,20 @@ class PullChunk:
     @property
     def parent_ids(self) -> dict[str, str]:
         """Child CRM id -> parent CRM id, waiting for the read if it is still under way."""
-        if isinstance(self.parents, ParentsAhead):
+        if isinstance(self.parents, Future):
             self.parents = self.parents.result()
         return self.parents
 
 
-class ParentsAhead:
+def read_ahead(read: Callable[[], dict[str, str]]) -> Future[dict[str, str]]:
     """A chunk's parents, read by a thread of their own while the chunk is framed, transformed
-    and validated (their first reader is the load, or the unchanged check). The API waits (the
-    association reads) then overlap that work; an error is raised where the parents are wanted.
-    """
-
-    def __init__(self, read: Callable[[], dict[str, str]]) -> None:
-        self._result: dict[str, str] = {}
-        self._error: Exception | None = None
-        context = contextvars.copy_context()  # Prefect's run context, as the caller's
-        self._thread = threading.Thread(target=context.run, args=(self._read, read), daemon=True)
-        self._thread.name = "crmsync-parents"
-        self._thread.start()
-
-    def _read(self, read: Callable[[], dict[str, str]]) -> None:
-        try:
-            self._result = read()
-        except Exception as exc:  # re-raised in the run's thread, where the parents are wanted
-            self._error = exc
-
-    def result(self) -> dict[str, str]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._result
+    and validated (their first reader is the load, or the unchanged check): the API waits (the
+    association reads) overlap that work, and an error is raised where the parents are wanted."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crmsync-parents")
+    try:
+        return pool.submit(contextvars.copy_context().run, read)  # in Prefect's run context, as the caller
+    finally:
+        pool.shutdown(wait=False)
 
 
 @dataclass(frozen=True)
@@ -239,9 +224,9 @@ def extract_chunk(
     links = _links_of(store, plan, newest) if store is not None else None
     seen = _seen_versions(newest, links) if links else set()
     live = [r for r in newest if not r.deleted and r.id not in seen]
-    parents: dict[str, str] | ParentsAhead = {}
+    parents: dict[str, str] | Future[dict[str, str]] = {}
     if plan.mapping.parent and live:
-        parents = ParentsAhead(lambda: connector.read_parents(plan.external_object, live))
+        parents = read_ahead(lambda: connector.read_parents(plan.external_object, live))
     # A quiet run's chunk (every record seen before) stops here without importing pandas.
     frame = records_frame(live, plan.read_fields()) if live or any(r.deleted for r in newest) else None
     deleted = [r.id for r in newest if r.deleted]

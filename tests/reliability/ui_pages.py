@@ -20,6 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 from starlette.routing import Match
 
+from tests.fixtures.processes import stop
 from tests.reliability.helpers import ROOT
 
 
@@ -139,9 +140,4 @@ def ui_server(env: dict[str, str], log: Path, timeout: float = 120) -> Iterator[
             time.sleep(0.2)
         yield found.group(1)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, timeout=30)

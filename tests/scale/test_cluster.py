@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from crmsync.sandbox.hubspot import DEFAULT_TOKEN, start_hubspot
 from crmsync.sandbox.salesforce import start_salesforce
+from tests.fixtures.processes import stop
 from tests.fixtures.store import POSTGRES_URL
 
 BIN = Path(sys.executable).parent
@@ -81,12 +82,7 @@ def _process(args: list[str], env: dict[str, str], cwd: Path, log: Path):
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 def _clean_env(tmp: Path, **extra: str) -> dict[str, str]:

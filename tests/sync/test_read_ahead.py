@@ -72,7 +72,7 @@ def test_closing_stops_the_reader():
 
 def test_parents_are_read_beside_the_chunk_and_waited_for_where_wanted():
     """The association read runs while the caller goes on; ``parent_ids`` waits for it."""
-    from crmsync.sync.pull import ParentsAhead, PullChunk
+    from crmsync.sync.pull import PullChunk, read_ahead
 
     release, started = threading.Event(), threading.Event()
 
@@ -81,7 +81,7 @@ def test_parents_are_read_beside_the_chunk_and_waited_for_where_wanted():
         assert release.wait(10)
         return {"c1": "p1"}
 
-    chunk = PullChunk(None, ParentsAhead(read), None)
+    chunk = PullChunk(None, read_ahead(read), None)
     assert started.wait(10)  # the read is under way, and the constructor has returned
     release.set()
     assert chunk.parent_ids == {"c1": "p1"}
@@ -89,11 +89,11 @@ def test_parents_are_read_beside_the_chunk_and_waited_for_where_wanted():
 
 
 def test_an_error_of_the_parents_read_is_raised_where_they_are_wanted():
-    from crmsync.sync.pull import ParentsAhead, PullChunk
+    from crmsync.sync.pull import PullChunk, read_ahead
 
     def read() -> dict[str, str]:
         raise ConnectionError("association read failed")
 
-    chunk = PullChunk(None, ParentsAhead(read), None)
+    chunk = PullChunk(None, read_ahead(read), None)
     with pytest.raises(ConnectionError, match="association read failed"):
         _ = chunk.parent_ids

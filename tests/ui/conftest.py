@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from crmsync import page
 from crmsync.store import Store
 from crmsync.ui.app import create_app
+from tests.fixtures.processes import stop
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -106,11 +107,7 @@ def ui_server(crmsync_home, ui_prefect_api) -> Iterator[str]:
     try:
         yield _read_url(process, timeout=60)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 @pytest.fixture
